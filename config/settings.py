@@ -1,4 +1,4 @@
-"""Process settings (PRODUCT.md §10), from ``NEWSWIRE_*``, ``REDIS_URL`` and an optional ``.env``."""
+"""Process settings (PRODUCT.md §10): ``NEWSWIRE_*``, ``REDIS_URL`` and an optional ``.env``."""
 
 from __future__ import annotations
 

@@ -243,9 +243,7 @@ def parse_sources(data: Any, origin: str = "<sources>") -> list[Source]:
                 problems.append(f"{origin}: {label}: {_field_name(err['loc'])}: {msg}")
             continue
         if source.id in seen:
-            problems.append(
-                f"{origin}: {label}: id: duplicate of source #{seen[source.id] + 1}"
-            )
+            problems.append(f"{origin}: {label}: id: duplicate of source #{seen[source.id] + 1}")
             continue
         if source.id == ALL_FEED:
             problems.append(f"{origin}: {label}: id: 'all' is reserved for the combined feed")

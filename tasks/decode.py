@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterator
 
 from charset_normalizer import from_bytes
 
@@ -19,25 +20,52 @@ from charset_normalizer import from_bytes
 # Python does not know. Everything else goes through codecs.lookup().
 WHATWG_LABELS: dict[str, str] = {
     **dict.fromkeys(
-        ("windows-874", "dos-874", "tis-620", "iso-8859-11", "iso8859-11", "iso885911",
-         "x-windows-874", "cp874", "tis620"),
+        (
+            "windows-874",
+            "dos-874",
+            "tis-620",
+            "iso-8859-11",
+            "iso8859-11",
+            "iso885911",
+            "x-windows-874",
+            "cp874",
+            "tis620",
+        ),
         "cp874",
     ),
     **dict.fromkeys(
-        ("iso-8859-1", "iso8859-1", "iso88591", "latin1", "l1", "iso_8859-1", "iso-ir-100",
-         "us-ascii", "ascii", "ansi_x3.4-1968", "cp819", "ibm819", "csisolatin1", "windows-1252",
-         "x-cp1252", "cp1252"),
+        (
+            "iso-8859-1",
+            "iso8859-1",
+            "iso88591",
+            "latin1",
+            "l1",
+            "iso_8859-1",
+            "iso-ir-100",
+            "us-ascii",
+            "ascii",
+            "ansi_x3.4-1968",
+            "cp819",
+            "ibm819",
+            "csisolatin1",
+            "windows-1252",
+            "x-cp1252",
+            "cp1252",
+        ),
         "cp1252",
     ),
     **dict.fromkeys(("iso-8859-9", "iso8859-9", "latin5", "l5", "windows-1254"), "cp1254"),
-    **dict.fromkeys(("gb2312", "gbk", "x-gbk", "gb_2312-80", "chinese", "csgb2312", "gb18030"),
-                    "gb18030"),
+    **dict.fromkeys(
+        ("gb2312", "gbk", "x-gbk", "gb_2312-80", "chinese", "csgb2312", "gb18030"), "gb18030"
+    ),
     **dict.fromkeys(("big5", "big5-hkscs", "cn-big5", "x-x-big5", "csbig5"), "big5hkscs"),
     **dict.fromkeys(("euc-kr", "ks_c_5601-1987", "korean", "windows-949", "cp949"), "cp949"),
-    **dict.fromkeys(("shift_jis", "sjis", "ms_kanji", "windows-31j", "x-sjis", "csshiftjis"),
-                    "cp932"),
-    **dict.fromkeys(("utf8", "utf-8", "unicode-1-1-utf-8", "unicode11utf8", "x-unicode20utf8"),
-                    "utf-8"),
+    **dict.fromkeys(
+        ("shift_jis", "sjis", "ms_kanji", "windows-31j", "x-sjis", "csshiftjis"), "cp932"
+    ),
+    **dict.fromkeys(
+        ("utf8", "utf-8", "unicode-1-1-utf-8", "unicode11utf8", "x-unicode20utf8"), "utf-8"
+    ),
     "utf-16": "utf-16-le",
     "utf-16le": "utf-16-le",
     "utf-16be": "utf-16-be",
@@ -87,24 +115,23 @@ def _try(content: bytes, codec: str | None) -> str | None:
         return None
 
 
+def _candidate_codecs(content: bytes, content_type: str | None) -> Iterator[str | None]:
+    """Declared charsets first, then UTF-8, then detection (computed only if reached)."""
+    yield codec_for_label(charset_from_content_type(content_type))
+    yield codec_for_label(charset_from_meta(content))
+    yield "utf-8"
+    best = from_bytes(content[:200_000]).best()
+    yield codec_for_label(best.encoding) if best is not None else None
+
+
 def decode_html(content: bytes, content_type: str | None = None) -> tuple[str, str]:
     """Decode a page's bytes; returns ``(text, codec)``. Never raises on bad bytes."""
-    for bom, codec in _BOMS:
+    for bom, bom_codec in _BOMS:
         if content.startswith(bom):
-            return content[len(bom):].decode(codec, "replace"), codec
+            return content[len(bom) :].decode(bom_codec, "replace"), bom_codec
 
-    for label in (charset_from_content_type(content_type), charset_from_meta(content)):
-        codec = codec_for_label(label)
-        text = _try(content, codec)
-        if text is not None and codec is not None:
-            return text, codec
-
-    text = _try(content, "utf-8")
-    if text is not None:
-        return text, "utf-8"
-    best = from_bytes(content[:200_000]).best()
-    codec = codec_for_label(best.encoding) if best is not None else None
-    text = _try(content, codec)
-    if text is not None and codec is not None:
-        return text, codec
+    for codec in _candidate_codecs(content, content_type):
+        decoded = _try(content, codec)
+        if decoded is not None and codec is not None:
+            return decoded, codec
     return content.decode("cp1252", "replace"), "cp1252"

@@ -89,8 +89,10 @@ class FetchError(NewswireError):
     def transient(self) -> bool:  # type: ignore[override]
         if self.reason in {"timeout", "connect", "rate_limited"}:
             return True
-        return self.reason == "http_status" and self.status is not None and (
-            self.status >= 500 or self.status in (408, 429)
+        return (
+            self.reason == "http_status"
+            and self.status is not None
+            and (self.status >= 500 or self.status in (408, 429))
         )
 
 

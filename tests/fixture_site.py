@@ -136,9 +136,7 @@ def article_date(n: int) -> date:
 def article_html(n: int, *, related: list[int], charset: str = "utf-8") -> str:
     title = THAI_TITLES[n % len(THAI_TITLES)] + f" ({n})"
     day = article_date(n)
-    paragraphs = "\n".join(
-        f"<p>{text.format(n=n)}</p>" for text in PARAGRAPHS[: 2 + n % 3]
-    )
+    paragraphs = "\n".join(f"<p>{text.format(n=n)}</p>" for text in PARAGRAPHS[: 2 + n % 3])
     related_items = "".join(
         f'<li><a href="/en/news/{r}">{THAI_TITLES[r % len(THAI_TITLES)]} ({r})</a></li>'
         for r in related

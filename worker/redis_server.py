@@ -7,6 +7,7 @@ append-only file there, and is shut down (with a final save) when the owner stop
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import time
@@ -64,20 +65,33 @@ class EmbeddedRedis:
                 self.socket.unlink()
         command = [
             find_redis_server(),
-            "--port", "0",
-            "--unixsocket", str(self.socket),
-            "--unixsocketperm", "700",
-            "--dir", str(self.directory),
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "everysec",
-            "--save", "",
-            "--maxmemory-policy", "noeviction",
-            "--daemonize", "no",
-            "--logfile", str(self.directory / "redis.log"),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.directory),
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--maxmemory-policy",
+            "noeviction",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.directory / "redis.log"),
         ]
         self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True,
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -99,12 +113,11 @@ class EmbeddedRedis:
         if self.process is None:
             return
         if self.process.poll() is None:
-            try:
+            # SHUTDOWN closes the connection, so an error here is the normal case.
+            with contextlib.suppress(redis.RedisError):
                 redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5).shutdown(
                     nosave=not self.appendonly
                 )
-            except redis.RedisError:
-                pass  # shutdown closes the connection; an error here is the normal case
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -115,8 +128,8 @@ class EmbeddedRedis:
 
 def reachable(url: str, timeout: float = 0.5) -> bool:
     try:
-        return bool(redis.Redis.from_url(url, socket_timeout=timeout,
-                                         socket_connect_timeout=timeout).ping())
+        return bool(
+            redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout).ping()
+        )
     except (redis.RedisError, OSError, ValueError):
         return False
-

@@ -1,0 +1,182 @@
+"""The orchestrator: it reads like the data flow.
+
+    poll_listing:   listing page --fetch--> links --known?--> new links
+    ingest_article: article URL --fetch--> page --extract--> Article --save--> new/updated/unchanged
+
+Plain functions: the caller passes the fetcher, the Redis client, the settings and the source.
+Celery task shells (worker/app.py) call these and turn typed errors into health records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from bs4 import BeautifulSoup
+from redis import Redis
+
+from config.settings import Settings
+from config.sources import Source
+from tasks import store
+from tasks.errors import ParseError
+from tasks.extract import analyze_article, extract_links, find_next_page
+from tasks.fetch import Fetcher
+from tasks.keys import Keys
+from tasks.models import Article, FetchedPage
+from tasks.normalize import absolute_url
+from tasks.template import load_boilerplate, record_blocks
+
+log = logging.getLogger(__name__)
+
+# A link that failed permanently (404, no article on the page) is not fetched again for a day.
+FAILED_LINK_TTL = 86400
+
+
+@dataclass(frozen=True)
+class ListingResult:
+    source_id: str
+    outcome: Literal["ok", "not_modified", "unchanged"]
+    links: list[str]
+    new_links: list[str]
+
+
+def _fetch_listing(
+    fetcher: Fetcher, redis: Redis, keys: Keys, source: Source, url: str, settings: Settings
+) -> FetchedPage | None:
+    """GET a listing with its stored validators; None when it has not changed since last time."""
+    etag, last_modified, digest = store.validators(redis, keys, url)
+    page = fetcher.get(
+        url,
+        source=source,
+        etag=etag,
+        last_modified=last_modified,
+        expect_html=source.kind != "feed",
+    )
+    if page.not_modified:
+        return None
+    content_hash = hashlib.sha256(page.content).hexdigest()
+    store.save_validators(
+        redis, keys, url, page.etag, page.last_modified, content_hash, settings.retention_seconds
+    )
+    # Servers that ignore validators still send the same bytes: treat them as unchanged.
+    if digest == content_hash:
+        return None
+    return page
+
+
+def links_from_feed(content: bytes, base_url: str) -> list[str]:
+    """Item links of an RSS or Atom feed (sources of ``kind: feed``)."""
+    soup = BeautifulSoup(content, "xml")
+    links: list[str] = []
+    for item in soup.find_all(["item", "entry"]):
+        href = None
+        link = item.find("link")
+        if link is not None:
+            href = link.get("href") or link.get_text(strip=True)
+        resolved = absolute_url(base_url, str(href) if href else None)
+        if resolved and resolved not in links:
+            links.append(resolved)
+    return links
+
+
+def poll_listing(
+    fetcher: Fetcher,
+    redis: Redis,
+    settings: Settings,
+    source: Source,
+    pages: int = 1,
+    force: bool = False,
+) -> ListingResult:
+    """Fetch a source's listing page(s) and return the article links not seen before.
+
+    ``pages`` > 1 walks the pagination (a backfill). ``force`` ignores stored validators.
+    Raises FetchError / ParseError(no_links).
+    """
+    keys = Keys(settings.key_prefix)
+    if source.kind == "article":
+        return ListingResult(
+            source.id,
+            "ok",
+            [source.url],
+            store.unknown_links(redis, keys, [source.url]) or ([source.url] if force else []),
+        )
+    links: list[str] = []
+    url: str | None = source.url
+    outcome: Literal["ok", "not_modified", "unchanged"] = "ok"
+    for page_number in range(pages):
+        if url is None:
+            break
+        page: FetchedPage | None
+        if force or page_number > 0:
+            page = fetcher.get(url, source=source, expect_html=source.kind != "feed")
+        else:
+            page = _fetch_listing(fetcher, redis, keys, source, url, settings)
+        if page is None:
+            outcome = "not_modified"
+            break
+        if source.kind == "feed":
+            found = links_from_feed(page.content, page.final_url)
+            url = None
+        else:
+            html = page.text or page.content
+            found = extract_links(html, page.final_url, source)
+            url = find_next_page(html, page.final_url, source) if page_number + 1 < pages else None
+        links.extend(link for link in found if link not in links)
+    if outcome == "ok" and not links:
+        raise ParseError(
+            "no article links found on the listing page (selector broken?)",
+            "no_links",
+            source.id,
+            source.url,
+        )
+    new_links = store.unknown_links(redis, keys, links)[: source.max_articles * pages]
+    return ListingResult(source.id, outcome, links, new_links)
+
+
+def extract(
+    page: FetchedPage, source: Source, boilerplate: frozenset[str], now: datetime
+) -> tuple[Article, list[str]]:
+    """Extract an article from a fetched page; a page without a date gets its first-seen time."""
+    article, blocks = analyze_article(
+        page.text if page.text is not None else page.content,
+        page.final_url,
+        source,
+        fetched_at=now,
+        boilerplate=boilerplate,
+        content_type=page.headers.get("content-type"),
+    )
+    if article.published is None:
+        article = article.replace(
+            published=now, provenance={**article.provenance, "published": "first_seen"}
+        )
+    return article, blocks
+
+
+def ingest_article(
+    fetcher: Fetcher, redis: Redis, settings: Settings, source: Source, url: str
+) -> store.SaveResult:
+    """Fetch, extract and save one article page. Raises FetchError / ParseError."""
+    started = time.perf_counter()
+    page = fetcher.get(url, source=source)
+    boilerplate = load_boilerplate(redis, settings.key_prefix, source.id)
+    article, blocks = extract(page, source, boilerplate, datetime.now(UTC))
+    record_blocks(redis, settings.key_prefix, source.id, page.final_url, blocks)
+    result = store.save_article(redis, settings, source, article, link_url=url)
+    log.info(
+        "article.done source=%s url=%s outcome=%s id=%s ms=%d",
+        source.id,
+        url,
+        result.outcome,
+        article.id,
+        (time.perf_counter() - started) * 1000,
+    )
+    return result
+
+
+def forget_failed_link(redis: Redis, settings: Settings, url: str) -> None:
+    """A permanently failing link is not fetched again on every poll (it is retried daily)."""
+    store.mark_seen(redis, Keys(settings.key_prefix), url, FAILED_LINK_TTL, value="failed")

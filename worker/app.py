@@ -1,0 +1,283 @@
+"""The Celery app and its task shells.
+
+Tasks carry ids and URLs, never pages or articles. Each shell looks up its inputs, calls the plain
+pipeline functions in ``tasks/``, and turns typed errors into health records. Resources (the Redis
+client, the HTTP fetcher) are built per worker process, after the fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery
+from celery.schedules import crontab
+from kombu.entity import Queue
+from redis import Redis
+
+from config.settings import Settings
+from config.sources import Source, is_cron
+from tasks import health, pipeline, runs
+from tasks.errors import FetchError, NewswireError
+from tasks.feedbuild import rebuild_feeds, take_dirty
+from tasks.fetch import Fetcher
+from tasks.keys import Keys
+
+log = logging.getLogger("newswire.worker")
+
+POLL_QUEUE = "polls"
+ARTICLE_QUEUE = "articles"
+FEED_QUEUE = "feeds"
+# Feed rebuilds wait this long after the first dirty mark, so a burst of articles coalesces.
+REBUILD_DELAY_SECONDS = 1.0
+REBUILD_FLAG_TTL = 60
+TASK_TIME_LIMIT = 300
+
+app = Celery("newswire", set_as_current=True)
+
+
+def broker_url(redis_url: str) -> str:
+    """kombu spells a unix socket ``redis+socket://``; redis-py spells it ``unix://``."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url.removeprefix("unix://")
+    return redis_url
+
+
+@dataclass
+class Context:
+    """What a task needs: configuration (set once) and per-process clients (built lazily)."""
+
+    settings: Settings
+    sources: dict[str, Source]
+    _pid: int = 0
+    _redis: Redis | None = None
+    _fetcher: Fetcher | None = field(default=None, repr=False)
+
+    def _ensure_process(self) -> None:
+        # Clients made before a fork would be shared by all prefork children: rebuild after it.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            assert self.settings.redis_url
+            self._redis = Redis.from_url(self.settings.redis_url, health_check_interval=30)
+            self._fetcher = Fetcher(self.settings, self._redis)
+
+    @property
+    def redis(self) -> Redis:
+        self._ensure_process()
+        assert self._redis is not None
+        return self._redis
+
+    @property
+    def fetcher(self) -> Fetcher:
+        self._ensure_process()
+        assert self._fetcher is not None
+        return self._fetcher
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.settings.key_prefix)
+
+
+_context: Context | None = None
+
+
+def context() -> Context:
+    if _context is None:
+        raise RuntimeError("worker.app.configure() was not called in this process")
+    return _context
+
+
+def configure(settings: Settings, sources: list[Source]) -> Celery:
+    """Configure the app for these settings and sources; call once at the process edge."""
+    global _context
+    assert settings.redis_url, "settings.redis_url must be resolved (embedded or REDIS_URL)"
+    _context = Context(settings, {s.id: s for s in sources})
+    keys = Keys(settings.key_prefix)
+    app.conf.update(
+        broker_url=broker_url(settings.redis_url),
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            # Longer than any task may run, or a slow task would be delivered twice.
+            "visibility_timeout": TASK_TIME_LIMIT * 4,
+            "global_keyprefix": keys.celery_prefix,
+        },
+        result_backend=None,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        event_serializer="json",
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_time_limit=TASK_TIME_LIMIT,
+        task_soft_time_limit=TASK_TIME_LIMIT - 30,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_enable_remote_control=False,
+        worker_send_task_events=False,
+        worker_soft_shutdown_timeout=15.0,
+        worker_enable_soft_shutdown_on_idle=True,
+        task_default_queue=POLL_QUEUE,
+        task_queues=[Queue(POLL_QUEUE), Queue(ARTICLE_QUEUE), Queue(FEED_QUEUE)],
+        task_routes={
+            "newswire.poll_source": {"queue": POLL_QUEUE},
+            "newswire.fetch_article": {"queue": ARTICLE_QUEUE},
+            "newswire.rebuild_feeds": {"queue": FEED_QUEUE},
+        },
+        beat_schedule=beat_schedule(sources),
+        beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
+        timezone="UTC",
+    )
+    return app
+
+
+def beat_schedule(sources: list[Source]) -> dict[str, dict[str, Any]]:
+    """One entry per source from its `interval`, plus a safety-net feed rebuild."""
+    schedule: dict[str, dict[str, Any]] = {}
+    for source in sources:
+        if not source.enabled:
+            continue
+        if is_cron(source.interval):
+            minute, hour, day_of_month, month, day_of_week = source.interval.split()
+            every: Any = crontab(minute, hour, day_of_week, day_of_month, month)
+        else:
+            every = timedelta(seconds=source.interval_seconds or 900)
+        schedule[f"poll:{source.id}"] = {
+            "task": "newswire.poll_source",
+            "schedule": every,
+            "args": (source.id,),
+            "options": {"expires": max(30.0, (source.interval_seconds or 900) * 0.9)},
+        }
+    schedule["rebuild-dirty-feeds"] = {
+        "task": "newswire.rebuild_feeds",
+        "schedule": timedelta(seconds=60),
+    }
+    return schedule
+
+
+def request_rebuild(ctx: Context) -> None:
+    """Schedule one rebuild for however many articles arrive in the next moment."""
+    if ctx.redis.set(ctx.keys.rebuild_scheduled, "1", nx=True, ex=REBUILD_FLAG_TTL):
+        rebuild_feeds_task.apply_async(countdown=REBUILD_DELAY_SECONDS)
+
+
+@app.task(name="newswire.poll_source")
+def poll_source_task(
+    source_id: str, run_id: str | None = None, pages: int = 1, force: bool = False
+) -> None:
+    ctx = context()
+    source = ctx.sources.get(source_id)
+    item = f"source:{source_id}"
+    if source is None:
+        log.error("poll.unknown_source source=%s", source_id)
+        if run_id:
+            runs.finish(
+                ctx.redis,
+                ctx.keys,
+                run_id,
+                item,
+                {"failed": 1},
+                {
+                    "source_id": source_id,
+                    "reason": "config",
+                    "message": "unknown source",
+                    "scope": "source",
+                },
+            )
+        return
+    if not force and run_id is None and not health.may_poll(ctx.redis, ctx.keys, source):
+        log.info("poll.skipped source=%s reason=backoff", source_id)
+        return
+    try:
+        result = pipeline.poll_listing(ctx.fetcher, ctx.redis, ctx.settings, source, pages, force)
+    except NewswireError as error:
+        delay = health.record_failure(ctx.redis, ctx.settings, source, error)
+        log.warning(
+            "poll.failed source=%s url=%s reason=%s error=%s retry_in=%ds",
+            source_id,
+            error.url or source.url,
+            error.reason,
+            error.message,
+            delay,
+        )
+        if run_id:
+            runs.finish(
+                ctx.redis,
+                ctx.keys,
+                run_id,
+                item,
+                {"failed": 1},
+                {**error.to_dict(), "scope": "source"},
+            )
+        return
+    if run_id:
+        runs.add_articles(ctx.redis, ctx.keys, run_id, result.new_links)
+    for url in result.new_links:
+        fetch_article_task.delay(source_id, url, run_id)
+    health.record_success(
+        ctx.redis, ctx.settings, source, result.outcome, len(result.links), len(result.new_links)
+    )
+    log.info(
+        "poll.done source=%s outcome=%s links=%d new=%d",
+        source_id,
+        result.outcome,
+        len(result.links),
+        len(result.new_links),
+    )
+    if run_id:
+        # Known links are not fetched again: they count as unchanged.
+        known = len(result.links) - len(result.new_links)
+        runs.finish(ctx.redis, ctx.keys, run_id, item, {"unchanged": known})
+
+
+@app.task(name="newswire.fetch_article")
+def fetch_article_task(source_id: str, url: str, run_id: str | None = None) -> None:
+    ctx = context()
+    source = ctx.sources.get(source_id)
+    item = f"article:{url}"
+    if source is None:
+        log.error("article.unknown_source source=%s url=%s", source_id, url)
+        return
+    try:
+        result = pipeline.ingest_article(ctx.fetcher, ctx.redis, ctx.settings, source, url)
+    except NewswireError as error:
+        health.record_article_failure(ctx.redis, ctx.settings, source, error)
+        log.warning(
+            "article.failed source=%s url=%s reason=%s error=%s",
+            source_id,
+            url,
+            error.reason,
+            error.message,
+        )
+        if not (isinstance(error, FetchError) and error.transient):
+            pipeline.forget_failed_link(ctx.redis, ctx.settings, url)
+        if run_id:
+            runs.finish(
+                ctx.redis,
+                ctx.keys,
+                run_id,
+                item,
+                {"failed": 1},
+                {**error.to_dict(), "scope": "article"},
+            )
+        return
+    if result.outcome in ("new", "updated"):
+        request_rebuild(ctx)
+    if run_id:
+        counter = "duplicate" if result.article.source_id != source_id else result.outcome
+        runs.finish(ctx.redis, ctx.keys, run_id, item, {counter: 1})
+
+
+@app.task(name="newswire.rebuild_feeds")
+def rebuild_feeds_task() -> None:
+    ctx = context()
+    names = take_dirty(ctx.redis, ctx.keys)
+    if names:
+        changed = rebuild_feeds(ctx.redis, ctx.settings, list(ctx.sources.values()), names)
+        log.info("feeds.rebuilt feeds=%s changed=%s", ",".join(names), ",".join(changed))
+    # Clear the flag only after rendering; anything marked dirty meanwhile gets its own rebuild.
+    ctx.redis.delete(ctx.keys.rebuild_scheduled)
+    if ctx.redis.scard(ctx.keys.dirty_feeds):
+        request_rebuild(ctx)
