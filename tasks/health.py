@@ -40,7 +40,7 @@ def backoff_seconds(failures: int, error: NewswireError, interval: float) -> flo
         return min(BACKOFF_CAP_SECONDS, float(error.retry_after))
     if not error.transient:
         return max(interval, 3600.0)
-    raw = BACKOFF_BASE_SECONDS * 2 ** max(0, failures - 1)
+    raw = BACKOFF_BASE_SECONDS * 2.0 ** max(0, failures - 1)
     return min(BACKOFF_CAP_SECONDS, raw) * random.uniform(0.8, 1.2)
 
 
@@ -48,6 +48,10 @@ def may_poll(redis: Redis, keys: Keys, source: Source, now: datetime | None = No
     """False while a source is backing off after failures."""
     not_before = _text(redis.hget(keys.health(source.id), "not_before"))
     return not not_before or float(not_before) <= (now or _now()).timestamp()
+
+
+def never_succeeded(redis: Redis, keys: Keys, source: Source) -> bool:
+    return not redis.hexists(keys.health(source.id), "last_success")
 
 
 def record_success(

@@ -90,11 +90,12 @@ def poll_listing(
     source: Source,
     pages: int = 1,
     force: bool = False,
+    enough_links: int | None = None,
 ) -> ListingResult:
     """Fetch a source's listing page(s) and return the article links not seen before.
 
-    ``pages`` > 1 walks the pagination (a backfill). ``force`` ignores stored validators.
-    Raises FetchError / ParseError(no_links).
+    ``pages`` > 1 walks the pagination (a backfill), stopping early once ``enough_links`` links
+    were found. ``force`` ignores stored validators. Raises FetchError / ParseError(no_links).
     """
     keys = Keys(settings.key_prefix)
     if source.kind == "article":
@@ -108,7 +109,7 @@ def poll_listing(
     url: str | None = source.url
     outcome: Literal["ok", "not_modified", "unchanged"] = "ok"
     for page_number in range(pages):
-        if url is None:
+        if url is None or (enough_links is not None and len(links) >= enough_links):
             break
         page: FetchedPage | None
         if force or page_number > 0:

@@ -35,6 +35,8 @@ FEED_QUEUE = "feeds"
 REBUILD_DELAY_SECONDS = 1.0
 REBUILD_FLAG_TTL = 60
 TASK_TIME_LIMIT = 300
+# Listing pages a source's first poll may walk to fill its feed.
+FIRST_POLL_PAGES = 10
 
 app = Celery("newswire", set_as_current=True)
 
@@ -190,8 +192,14 @@ def poll_source_task(
     if not force and run_id is None and not health.may_poll(ctx.redis, ctx.keys, source):
         log.info("poll.skipped source=%s reason=backoff", source_id)
         return
+    enough_links = None
+    if pages == 1 and health.never_succeeded(ctx.redis, ctx.keys, source):
+        # First poll of a source: walk the pagination until its feed can be filled.
+        pages, enough_links = FIRST_POLL_PAGES, source.feed_items or ctx.settings.feed_items
     try:
-        result = pipeline.poll_listing(ctx.fetcher, ctx.redis, ctx.settings, source, pages, force)
+        result = pipeline.poll_listing(
+            ctx.fetcher, ctx.redis, ctx.settings, source, pages, force, enough_links
+        )
     except NewswireError as error:
         delay = health.record_failure(ctx.redis, ctx.settings, source, error)
         log.warning(

@@ -8,7 +8,9 @@ append-only file there, and is shut down (with a final save) when the owner stop
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +18,16 @@ from pathlib import Path
 import redis
 
 from tasks.errors import ConfigError
+
+
+def die_with_parent() -> None:
+    """Run in a child before exec: get SIGTERM when the parent dies, even by SIGKILL, so no
+    orphan keeps a port or a socket after `newswire run` is killed."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: children are still stopped on a clean shutdown
 
 
 def find_redis_server() -> str:
@@ -92,6 +104,7 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -10,7 +10,6 @@ restart never finds orphans holding the port or the socket.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -27,7 +26,7 @@ from redis import Redis, RedisError
 from config.settings import Settings
 from tasks.errors import ConfigError
 from tasks.keys import Keys, text
-from worker.redis_server import EmbeddedRedis
+from worker.redis_server import EmbeddedRedis, die_with_parent
 
 log = logging.getLogger("newswire.runtime")
 
@@ -75,15 +74,6 @@ def check_redis(redis: Redis) -> list[str]:
     return warnings
 
 
-def _die_with_parent() -> None:
-    """Run in the child before exec: get SIGTERM when the parent dies, even by SIGKILL."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass  # not Linux: children are still stopped on a clean shutdown
-
-
 def spawn(
     role: str, env: dict[str, str], extra: list[str] | None = None
 ) -> subprocess.Popen[bytes]:
@@ -93,7 +83,7 @@ def spawn(
         env=env,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
 
 

@@ -55,8 +55,9 @@ class FeedServer(ThreadingHTTPServer):
 class FeedHandler(BaseHTTPRequestHandler):
     server: FeedServer
     protocol_version = "HTTP/1.1"
-    server_version = "newswire"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return "newswire"
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http %s", format % args)
