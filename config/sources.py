@@ -233,8 +233,16 @@ def parse_sources(data: Any, origin: str = "<sources>") -> list[Source]:
         if not isinstance(entry, dict):
             problems.append(f"{origin}: {label}: must be a mapping with at least id and url")
             continue
-        if isinstance(entry.get("id"), str):
-            label = f"source {entry['id']!r}"
+        raw_id = entry.get("id")
+        if isinstance(raw_id, str):
+            label = f"source {raw_id!r}"
+            # Checked on the raw id, so a duplicate is reported even when the entry has errors.
+            if raw_id in seen:
+                problems.append(f"{origin}: {label}: id: duplicate of source #{seen[raw_id] + 1}")
+            else:
+                seen[raw_id] = index
+            if raw_id == ALL_FEED:
+                problems.append(f"{origin}: {label}: id: 'all' is reserved for the combined feed")
         try:
             source = Source(**{**defaults, **entry})
         except ValidationError as exc:
@@ -242,13 +250,6 @@ def parse_sources(data: Any, origin: str = "<sources>") -> list[Source]:
                 msg = err["msg"].removeprefix("Value error, ")
                 problems.append(f"{origin}: {label}: {_field_name(err['loc'])}: {msg}")
             continue
-        if source.id in seen:
-            problems.append(f"{origin}: {label}: id: duplicate of source #{seen[source.id] + 1}")
-            continue
-        if source.id == ALL_FEED:
-            problems.append(f"{origin}: {label}: id: 'all' is reserved for the combined feed")
-            continue
-        seen[source.id] = index
         sources.append(source)
     for source in sources:
         for topic in source.topics:

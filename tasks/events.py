@@ -102,13 +102,19 @@ def oldest_retained(redis: Redis, stream: str) -> str | None:
 
 
 def is_behind_trim(redis: Redis, stream: str, last_seen: str) -> bool:
-    """True when events after ``last_seen`` were trimmed away (a gap the consumer must know of)."""
-    oldest = oldest_retained(redis, stream)
-    if oldest is None or last_seen in ("0", "0-0", "$"):
+    """True when events after ``last_seen`` may have been trimmed away (MAXLEN trims the oldest).
+
+    That is the case when the stream has dropped entries and ``last_seen`` is older than the
+    oldest one retained. It errs on the safe side: a consumer is told of a possible gap rather
+    than handed a silent one.
+    """
+    if not redis.exists(stream):
         return False
-    return _id_tuple(oldest) > _id_tuple(last_seen) and not redis.xrange(
-        stream, min=last_seen, max=last_seen
-    )
+    info: Any = redis.xinfo_stream(stream)
+    if int(info.get("entries-added", 0)) <= int(info.get("length", 0)):
+        return False  # nothing was ever trimmed
+    oldest = oldest_retained(redis, stream)
+    return oldest is not None and _id_tuple(last_seen) < _id_tuple(oldest)
 
 
 def _id_tuple(entry_id: str) -> tuple[int, int]:
