@@ -21,7 +21,7 @@ from redis import Redis
 
 from config.settings import Settings
 from config.sources import Source
-from tasks import store
+from tasks import metrics, store
 from tasks.errors import ParseError
 from tasks.extract import analyze_article, extract_links, find_next_page
 from tasks.fetch import Fetcher
@@ -44,6 +44,17 @@ class ListingResult:
     new_links: list[str]
 
 
+def _record_fetch(redis: Redis, settings: Settings, source: Source, page: FetchedPage) -> None:
+    metrics.observe(redis, settings.key_prefix, "newswire_fetch_seconds", page.elapsed_ms / 1000)
+    metrics.count(
+        redis,
+        settings.key_prefix,
+        "newswire_fetch_bytes_total",
+        len(page.content),
+        source=source.id,
+    )
+
+
 def _fetch_listing(
     fetcher: Fetcher, redis: Redis, keys: Keys, source: Source, url: str, settings: Settings
 ) -> FetchedPage | None:
@@ -56,6 +67,7 @@ def _fetch_listing(
         last_modified=last_modified,
         expect_html=source.kind != "feed",
     )
+    _record_fetch(redis, settings, source, page)
     if page.not_modified:
         return None
     content_hash = hashlib.sha256(page.content).hexdigest()
@@ -114,6 +126,7 @@ def poll_listing(
         page: FetchedPage | None
         if force or page_number > 0:
             page = fetcher.get(url, source=source, expect_html=source.kind != "feed")
+            _record_fetch(redis, settings, source, page)
         else:
             page = _fetch_listing(fetcher, redis, keys, source, url, settings)
         if page is None:
@@ -163,6 +176,7 @@ def ingest_article(
     """Fetch, extract and save one article page. Raises FetchError / ParseError."""
     started = time.perf_counter()
     page = fetcher.get(url, source=source)
+    _record_fetch(redis, settings, source, page)
     boilerplate = load_boilerplate(redis, settings.key_prefix, source.id)
     article, blocks = extract(page, source, boilerplate, datetime.now(UTC))
     record_blocks(redis, settings.key_prefix, source.id, page.final_url, blocks)

@@ -138,6 +138,10 @@ def test_fetch_wait_fills_feeds_and_stream_and_reports_broken_sources(
         parsed = feedparser.parse((feed_dir / f"{topic_feed}.rss").read_bytes())
         assert len(parsed.entries) == 50
 
+    # Rebuilds are coalesced: 60 new articles cause a handful of feed rebuilds, not 60.
+    rebuilds = redis.hget(f"{settings.key_prefix}metrics", "newswire_feed_build_seconds_count")
+    assert rebuilds is not None and 1 <= float(rebuilds) < 20
+
     log = celery_worker.read_text()
     assert '"source": "broken-selector"' in log and '"reason": "no_links"' in log
     assert '"source": "refused"' in log and '"reason": "connect"' in log

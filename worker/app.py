@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from redis import Redis
 
 from config.settings import Settings
 from config.sources import Source, is_cron
-from tasks import health, pipeline, runs
+from tasks import health, metrics, pipeline, runs
 from tasks.errors import FetchError, NewswireError
 from tasks.feedbuild import rebuild_feeds, take_dirty
 from tasks.fetch import Fetcher
@@ -159,6 +160,10 @@ def beat_schedule(sources: list[Source]) -> dict[str, dict[str, Any]]:
     return schedule
 
 
+def count(ctx: Context, name: str, **labels: str) -> None:
+    metrics.count(ctx.redis, ctx.settings.key_prefix, name, 1, **labels)
+
+
 def request_rebuild(ctx: Context) -> None:
     """Schedule one rebuild for however many articles arrive in the next moment."""
     if ctx.redis.set(ctx.keys.rebuild_scheduled, "1", nx=True, ex=REBUILD_FLAG_TTL):
@@ -201,6 +206,7 @@ def poll_source_task(
             ctx.fetcher, ctx.redis, ctx.settings, source, pages, force, enough_links
         )
     except NewswireError as error:
+        count(ctx, "newswire_polls_total", source=source_id, outcome="failed", reason=error.reason)
         delay = health.record_failure(ctx.redis, ctx.settings, source, error)
         log.warning(
             "poll.failed source=%s url=%s reason=%s error=%s retry_in=%ds",
@@ -224,6 +230,7 @@ def poll_source_task(
         runs.add_articles(ctx.redis, ctx.keys, run_id, result.new_links)
     for url in result.new_links:
         fetch_article_task.delay(source_id, url, run_id)
+    count(ctx, "newswire_polls_total", source=source_id, outcome=result.outcome, reason="")
     health.record_success(
         ctx.redis, ctx.settings, source, result.outcome, len(result.links), len(result.new_links)
     )
@@ -251,6 +258,7 @@ def fetch_article_task(source_id: str, url: str, run_id: str | None = None) -> N
     try:
         result = pipeline.ingest_article(ctx.fetcher, ctx.redis, ctx.settings, source, url)
     except NewswireError as error:
+        count(ctx, "newswire_articles_total", source=source_id, outcome="failed")
         health.record_article_failure(ctx.redis, ctx.settings, source, error)
         log.warning(
             "article.failed source=%s url=%s reason=%s error=%s",
@@ -271,6 +279,7 @@ def fetch_article_task(source_id: str, url: str, run_id: str | None = None) -> N
                 {**error.to_dict(), "scope": "article"},
             )
         return
+    count(ctx, "newswire_articles_total", source=source_id, outcome=result.outcome)
     if result.outcome in ("new", "updated"):
         request_rebuild(ctx)
     if run_id:
@@ -283,7 +292,14 @@ def rebuild_feeds_task() -> None:
     ctx = context()
     names = take_dirty(ctx.redis, ctx.keys)
     if names:
+        started = time.perf_counter()
         changed = rebuild_feeds(ctx.redis, ctx.settings, list(ctx.sources.values()), names)
+        metrics.observe(
+            ctx.redis,
+            ctx.settings.key_prefix,
+            "newswire_feed_build_seconds",
+            time.perf_counter() - started,
+        )
         log.info("feeds.rebuilt feeds=%s changed=%s", ",".join(names), ",".join(changed))
     # Clear the flag only after rendering; anything marked dirty meanwhile gets its own rebuild.
     ctx.redis.delete(ctx.keys.rebuild_scheduled)
