@@ -197,6 +197,40 @@ class Source(_Strict):
         return any(address in net for net in self.allow_networks)
 
 
+class Webhook(_Strict):
+    """A subscriber that receives article events by signed HTTP POST (PRODUCT.md §7)."""
+
+    id: str
+    url: str
+    # Standard Webhooks secret: "whsec_" + base64 key, or any other string used as-is.
+    secret: str = Field(min_length=16)
+    events: tuple[str, ...] = ()  # event types; empty = article created and updated
+    sources: tuple[str, ...] = ()  # source ids; empty = every source
+    allow_networks: tuple[IPNetwork, ...] = ()
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    enabled: bool = True
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not SOURCE_ID.match(value):
+            raise ValueError(f"{value!r} must be lower-case letters, digits and dashes")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r}: webhooks must be absolute http(s) URLs")
+        return value.strip()
+
+    @field_validator("allow_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        return tuple(parse_networks(value))
+
+
 def _field_name(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(p) for p in loc) or "(source)"
 
@@ -213,7 +247,7 @@ def parse_sources(data: Any, origin: str = "<sources>") -> list[Source]:
             f"invalid sources file {origin}",
             [f"{origin}: top level must be a mapping with a 'sources' list"],
         )
-    unknown = sorted(set(data) - {"sources", "defaults"})
+    unknown = sorted(set(data) - {"sources", "defaults", "webhooks"})
     if unknown:
         problems.append(f"{origin}: unknown top-level key(s): {', '.join(unknown)}")
     defaults = data.get("defaults") or {}
@@ -258,9 +292,58 @@ def parse_sources(data: Any, origin: str = "<sources>") -> list[Source]:
                     f"{origin}: source {source.id!r}: topics: {topic!r} is also a source id or"
                     " 'all'; feed names must be unique"
                 )
+    _, webhook_problems = _parse_webhooks(data.get("webhooks"), origin, set(seen))
+    problems.extend(webhook_problems)
     if problems:
         raise ConfigError(f"invalid sources file {origin}", problems)
     return sources
+
+
+def _parse_webhooks(
+    entries: Any, origin: str, source_ids: set[str]
+) -> tuple[list[Webhook], list[str]]:
+    problems: list[str] = []
+    webhooks: list[Webhook] = []
+    if entries is None:
+        return [], []
+    if not isinstance(entries, list):
+        return [], [f"{origin}: webhooks: must be a list"]
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        label = f"webhook #{index + 1}"
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            label = f"webhook {entry['id']!r}"
+        if not isinstance(entry, dict):
+            problems.append(f"{origin}: {label}: must be a mapping with id, url and secret")
+            continue
+        try:
+            webhook = Webhook(**entry)
+        except ValidationError as exc:
+            for err in exc.errors():
+                msg = err["msg"].removeprefix("Value error, ")
+                problems.append(f"{origin}: {label}: {_field_name(err['loc'])}: {msg}")
+            continue
+        if webhook.id in seen:
+            problems.append(f"{origin}: {label}: id: duplicate webhook id")
+        seen.add(webhook.id)
+        for source_id in webhook.sources:
+            if source_id not in source_ids:
+                problems.append(f"{origin}: {label}: sources: unknown source {source_id!r}")
+        webhooks.append(webhook)
+    return webhooks, problems
+
+
+def load_webhooks(path: Path | str) -> list[Webhook]:
+    """The webhook subscribers of a sources file (validated with the sources)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        return []
+    sources = parse_sources(data, str(path))
+    webhooks, _ = _parse_webhooks(data.get("webhooks"), str(path), {s.id for s in sources})
+    return webhooks
 
 
 def load_sources(path: Path | str) -> list[Source]:

@@ -54,6 +54,21 @@ def never_succeeded(redis: Redis, keys: Keys, source: Source) -> bool:
     return not redis.hexists(keys.health(source.id), "last_success")
 
 
+def retry_due(redis: Redis, keys: Keys, sources: Sequence[Source]) -> list[str]:
+    """Failed sources whose backoff has ended; each is handed out once (its mark is cleared)."""
+    now = _now().timestamp()
+    due = []
+    for source in sources:
+        key = keys.health(source.id)
+        outcome, not_before = redis.hmget(key, "outcome", "not_before")
+        if _text(outcome) != "failed" or not _text(not_before):
+            continue
+        if float(_text(not_before) or 0) <= now:
+            redis.hset(key, "not_before", "")
+            due.append(source.id)
+    return due
+
+
 def record_success(
     redis: Redis, settings: Settings, source: Source, outcome: str, links: int, new: int
 ) -> None:

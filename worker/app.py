@@ -20,7 +20,7 @@ from kombu.entity import Queue
 from redis import Redis
 
 from config.settings import Settings
-from config.sources import Source, is_cron
+from config.sources import Source, Webhook, is_cron
 from tasks import health, metrics, pipeline, runs
 from tasks.errors import FetchError, NewswireError
 from tasks.feedbuild import rebuild_feeds, take_dirty
@@ -36,6 +36,8 @@ FEED_QUEUE = "feeds"
 REBUILD_DELAY_SECONDS = 1.0
 REBUILD_FLAG_TTL = 60
 TASK_TIME_LIMIT = 300
+RETRY_TICK_SECONDS = 15
+WEBHOOK_TICK_SECONDS = 5
 # Listing pages a source's first poll may walk to fill its feed.
 FIRST_POLL_PAGES = 10
 
@@ -55,6 +57,7 @@ class Context:
 
     settings: Settings
     sources: dict[str, Source]
+    webhooks: dict[str, Webhook] = field(default_factory=dict)
     _pid: int = 0
     _redis: Redis | None = None
     _fetcher: Fetcher | None = field(default=None, repr=False)
@@ -93,11 +96,15 @@ def context() -> Context:
     return _context
 
 
-def configure(settings: Settings, sources: list[Source]) -> Celery:
+def configure(
+    settings: Settings, sources: list[Source], webhooks: list[Webhook] | None = None
+) -> Celery:
     """Configure the app for these settings and sources; call once at the process edge."""
     global _context
     assert settings.redis_url, "settings.redis_url must be resolved (embedded or REDIS_URL)"
-    _context = Context(settings, {s.id: s for s in sources})
+    _context = Context(
+        settings, {s.id: s for s in sources}, {w.id: w for w in webhooks or [] if w.enabled}
+    )
     keys = Keys(settings.key_prefix)
     app.conf.update(
         broker_url=broker_url(settings.redis_url),
@@ -129,14 +136,14 @@ def configure(settings: Settings, sources: list[Source]) -> Celery:
             "newswire.fetch_article": {"queue": ARTICLE_QUEUE},
             "newswire.rebuild_feeds": {"queue": FEED_QUEUE},
         },
-        beat_schedule=beat_schedule(sources),
+        beat_schedule=beat_schedule(sources, bool(_context.webhooks)),
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
         timezone="UTC",
     )
     return app
 
 
-def beat_schedule(sources: list[Source]) -> dict[str, dict[str, Any]]:
+def beat_schedule(sources: list[Source], webhooks: bool = False) -> dict[str, dict[str, Any]]:
     """One entry per source from its `interval`, plus a safety-net feed rebuild."""
     schedule: dict[str, dict[str, Any]] = {}
     for source in sources:
@@ -157,6 +164,16 @@ def beat_schedule(sources: list[Source]) -> dict[str, dict[str, Any]]:
         "task": "newswire.rebuild_feeds",
         "schedule": timedelta(seconds=60),
     }
+    # Failed sources are retried when their backoff ends, not only at their next interval.
+    schedule["retry-failed-sources"] = {
+        "task": "newswire.retry_failed_sources",
+        "schedule": timedelta(seconds=RETRY_TICK_SECONDS),
+    }
+    if webhooks:
+        schedule["dispatch-webhooks"] = {
+            "task": "newswire.dispatch_webhooks",
+            "schedule": timedelta(seconds=WEBHOOK_TICK_SECONDS),
+        }
     return schedule
 
 
@@ -285,6 +302,14 @@ def fetch_article_task(source_id: str, url: str, run_id: str | None = None) -> N
     if run_id:
         counter = "duplicate" if result.article.source_id != source_id else result.outcome
         runs.finish(ctx.redis, ctx.keys, run_id, item, {counter: 1})
+
+
+@app.task(name="newswire.retry_failed_sources")
+def retry_failed_sources_task() -> None:
+    ctx = context()
+    for source_id in health.retry_due(ctx.redis, ctx.keys, list(ctx.sources.values())):
+        log.info("poll.retry source=%s", source_id)
+        poll_source_task.delay(source_id)
 
 
 @app.task(name="newswire.rebuild_feeds")

@@ -18,7 +18,7 @@ from typing import Any
 from redis import Redis
 
 from config.settings import Settings, load_settings
-from config.sources import Source, load_sources
+from config.sources import Source, load_sources, load_webhooks
 from tasks.errors import ConfigError, NewswireError
 
 log = logging.getLogger("newswire.cli")
@@ -28,8 +28,11 @@ EXIT_CONFIG = 2
 
 def _load(args: argparse.Namespace) -> tuple[Settings, list[Source]]:
     settings = load_settings()
-    sources_path = getattr(args, "sources", None) or settings.sources
-    return settings, load_sources(sources_path)
+    return settings, load_sources(_sources_path(args, settings))
+
+
+def _sources_path(args: argparse.Namespace, settings: Settings) -> str:
+    return str(getattr(args, "sources", None) or settings.sources)
 
 
 def _redis(settings: Settings) -> tuple[Settings, Redis, Callable[[], None]]:
@@ -100,7 +103,7 @@ def cmd_worker(args: argparse.Namespace, celery_args: list[str]) -> int:
     redis = Redis.from_url(settings.redis_url)
     for warning in check_redis(redis):
         log.warning("redis.check %s", warning)
-    app = celery_app.configure(settings, sources)
+    app = celery_app.configure(settings, sources, load_webhooks(_sources_path(args, settings)))
 
     @worker_ready.connect(weak=False)
     def _ready(**_: Any) -> None:
@@ -130,7 +133,7 @@ def cmd_beat(args: argparse.Namespace) -> int:
     settings, embedded = resolve_redis(settings)
     assert settings.redis_url
     redis = Redis.from_url(settings.redis_url)
-    app = celery_app.configure(settings, sources)
+    app = celery_app.configure(settings, sources, load_webhooks(_sources_path(args, settings)))
     keys = celery_app.context().keys
     hold_beat_lease(redis, keys, on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM))
     for source in due_sources(redis, keys, sources):
@@ -215,7 +218,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         chosen = list(dict.fromkeys(args.source_ids))
     settings, redis, close = _redis(settings)
     try:
-        celery_app.configure(settings, sources)
+        celery_app.configure(settings, sources, load_webhooks(_sources_path(args, settings)))
         keys = celery_app.context().keys
         inline = args.wait and workers_alive(redis, keys) == 0
         if inline:
