@@ -25,6 +25,9 @@ REASONS = frozenset(
         "no_links",
         "no_content",
         "config",
+        # Not a property of the page or the server: a crash in newswire itself (a bug), or work
+        # dead-lettered after repeated crashes. Always logged with a traceback.
+        "internal",
     }
 )
 

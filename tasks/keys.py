@@ -62,5 +62,10 @@ class Keys:
         return f"{self.prefix}beat:lease"
 
     @property
+    def dead_letters(self) -> str:
+        """List of work items given up after repeated crashes (JSON: task, args, attempts)."""
+        return f"{self.prefix}dead:tasks"
+
+    @property
     def celery_prefix(self) -> str:
         return f"{self.prefix}celery:"

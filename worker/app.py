@@ -7,6 +7,7 @@ client, the HTTP fetcher) are built per worker process, after the fork.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -22,7 +23,7 @@ from redis import Redis
 from config.settings import Settings
 from config.sources import Source, Webhook, is_cron
 from tasks import health, metrics, pipeline, runs
-from tasks.errors import FetchError, NewswireError
+from tasks.errors import FetchError, NewswireError, ParseError
 from tasks.feedbuild import rebuild_feeds, take_dirty
 from tasks.fetch import Fetcher
 from tasks.keys import Keys
@@ -36,6 +37,9 @@ FEED_QUEUE = "feeds"
 REBUILD_DELAY_SECONDS = 1.0
 REBUILD_FLAG_TTL = 60
 TASK_TIME_LIMIT = 300
+# Deliveries of one unit of work before it is dead-lettered (see too_many_attempts).
+MAX_ATTEMPTS = 3
+ATTEMPTS_TTL = 3600
 RETRY_TICK_SECONDS = 15
 WEBHOOK_TICK_SECONDS = 5
 # Listing pages a source's first poll may walk to fill its feed.
@@ -193,7 +197,6 @@ def poll_source_task(
 ) -> None:
     ctx = context()
     source = ctx.sources.get(source_id)
-    item = f"source:{source_id}"
     if source is None:
         log.error("poll.unknown_source source=%s", source_id)
         if run_id:
@@ -201,7 +204,7 @@ def poll_source_task(
                 ctx.redis,
                 ctx.keys,
                 run_id,
-                item,
+                f"source:{source_id}",
                 {"failed": 1},
                 {
                     "source_id": source_id,
@@ -214,35 +217,35 @@ def poll_source_task(
     if not force and run_id is None and not health.may_poll(ctx.redis, ctx.keys, source):
         log.info("poll.skipped source=%s reason=backoff", source_id)
         return
+    if too_many_attempts(ctx, "poll_source", source_id):
+        error = ParseError(
+            f"dead-lettered after {MAX_ATTEMPTS} polls that never finished",
+            "internal",
+            source_id,
+            source.url,
+        )
+        poll_failed(ctx, source, run_id, error, 0.0)
+        return
     enough_links = None
     if pages == 1 and health.never_succeeded(ctx.redis, ctx.keys, source):
         # First poll of a source: walk the pagination until its feed can be filled.
         pages, enough_links = FIRST_POLL_PAGES, source.feed_items or ctx.settings.feed_items
+    started = time.perf_counter()
     try:
         result = pipeline.poll_listing(
             ctx.fetcher, ctx.redis, ctx.settings, source, pages, force, enough_links
         )
     except NewswireError as error:
-        count(ctx, "newswire_polls_total", source=source_id, outcome="failed", reason=error.reason)
-        delay = health.record_failure(ctx.redis, ctx.settings, source, error)
-        log.warning(
-            "poll.failed source=%s url=%s reason=%s error=%s retry_in=%ds",
-            source_id,
-            error.url or source.url,
-            error.reason,
-            error.message,
-            delay,
-        )
-        if run_id:
-            runs.finish(
-                ctx.redis,
-                ctx.keys,
-                run_id,
-                item,
-                {"failed": 1},
-                {**error.to_dict(), "scope": "source"},
-            )
+        poll_failed(ctx, source, run_id, error, started)
         return
+    except Exception as exc:
+        log.exception("poll.crashed source=%s", source_id)
+        poll_failed(
+            ctx, source, run_id, ParseError(repr(exc), "internal", source_id, source.url), started
+        )
+        return
+    finally:
+        attempt_done(ctx, "poll_source", source_id)
     if run_id:
         runs.add_articles(ctx.redis, ctx.keys, run_id, result.new_links)
     for url in result.new_links:
@@ -252,16 +255,67 @@ def poll_source_task(
         ctx.redis, ctx.settings, source, result.outcome, len(result.links), len(result.new_links)
     )
     log.info(
-        "poll.done source=%s outcome=%s links=%d new=%d",
+        "poll.done source=%s url=%s outcome=%s links=%d new=%d ms=%d",
         source_id,
+        source.url,
         result.outcome,
         len(result.links),
         len(result.new_links),
+        (time.perf_counter() - started) * 1000,
     )
     if run_id:
         # Known links are not fetched again: they count as unchanged.
         known = len(result.links) - len(result.new_links)
-        runs.finish(ctx.redis, ctx.keys, run_id, item, {"unchanged": known})
+        runs.finish(ctx.redis, ctx.keys, run_id, f"source:{source_id}", {"unchanged": known})
+
+
+def poll_failed(
+    ctx: Context, source: Source, run_id: str | None, error: NewswireError, started: float
+) -> None:
+    count(ctx, "newswire_polls_total", source=source.id, outcome="failed", reason=error.reason)
+    delay = health.record_failure(ctx.redis, ctx.settings, source, error)
+    log.warning(
+        "poll.failed source=%s url=%s outcome=failed reason=%s error=%s retry_in=%ds ms=%d",
+        source.id,
+        error.url or source.url,
+        error.reason,
+        error.message,
+        delay,
+        (time.perf_counter() - started) * 1000 if started else 0,
+    )
+    if run_id:
+        runs.finish(
+            ctx.redis,
+            ctx.keys,
+            run_id,
+            f"source:{source.id}",
+            {"failed": 1},
+            {**error.to_dict(), "scope": "source"},
+        )
+
+
+def too_many_attempts(ctx: Context, task: str, *args: str) -> bool:
+    """Count deliveries of one unit of work; True once it has been tried MAX_ATTEMPTS times.
+
+    With acks_late, a page that kills its worker process (a parser crash, out of memory) is
+    delivered again and again. The counter survives the crash because it is in Redis; after the
+    last attempt the work is dead-lettered and reported instead of being retried for ever.
+    """
+    key = f"{ctx.keys.prefix}attempts:{task}:{':'.join(args)}"
+    attempts = int(ctx.redis.incr(key))
+    ctx.redis.expire(key, ATTEMPTS_TTL)
+    if attempts <= MAX_ATTEMPTS:
+        return False
+    ctx.redis.rpush(
+        ctx.keys.dead_letters,
+        json.dumps({"task": task, "args": list(args), "attempts": attempts - 1}),
+    )
+    log.error("task.dead_lettered task=%s args=%s attempts=%d", task, args, attempts - 1)
+    return True
+
+
+def attempt_done(ctx: Context, task: str, *args: str) -> None:
+    ctx.redis.delete(f"{ctx.keys.prefix}attempts:{task}:{':'.join(args)}")
 
 
 @app.task(name="newswire.fetch_article")
@@ -272,36 +326,58 @@ def fetch_article_task(source_id: str, url: str, run_id: str | None = None) -> N
     if source is None:
         log.error("article.unknown_source source=%s url=%s", source_id, url)
         return
+    if too_many_attempts(ctx, "fetch_article", source_id, url):
+        error = ParseError(
+            f"dead-lettered after {MAX_ATTEMPTS} attempts that never finished",
+            "internal",
+            source_id,
+            url,
+        )
+        article_failed(ctx, source, url, run_id, error)
+        return
     try:
         result = pipeline.ingest_article(ctx.fetcher, ctx.redis, ctx.settings, source, url)
     except NewswireError as error:
-        count(ctx, "newswire_articles_total", source=source_id, outcome="failed")
-        health.record_article_failure(ctx.redis, ctx.settings, source, error)
-        log.warning(
-            "article.failed source=%s url=%s reason=%s error=%s",
-            source_id,
-            url,
-            error.reason,
-            error.message,
-        )
-        if not (isinstance(error, FetchError) and error.transient):
-            pipeline.forget_failed_link(ctx.redis, ctx.settings, url)
-        if run_id:
-            runs.finish(
-                ctx.redis,
-                ctx.keys,
-                run_id,
-                item,
-                {"failed": 1},
-                {**error.to_dict(), "scope": "article"},
-            )
+        article_failed(ctx, source, url, run_id, error)
         return
+    except Exception as exc:
+        # A bug, not a bad page: keep the traceback, count it, never lose the run's bookkeeping.
+        log.exception("article.crashed source=%s url=%s", source_id, url)
+        article_failed(ctx, source, url, run_id, ParseError(repr(exc), "internal", source_id, url))
+        return
+    finally:
+        attempt_done(ctx, "fetch_article", source_id, url)
     count(ctx, "newswire_articles_total", source=source_id, outcome=result.outcome)
     if result.outcome in ("new", "updated"):
         request_rebuild(ctx)
     if run_id:
         counter = "duplicate" if result.article.source_id != source_id else result.outcome
         runs.finish(ctx.redis, ctx.keys, run_id, item, {counter: 1})
+
+
+def article_failed(
+    ctx: Context, source: Source, url: str, run_id: str | None, error: NewswireError
+) -> None:
+    count(ctx, "newswire_articles_total", source=source.id, outcome="failed")
+    health.record_article_failure(ctx.redis, ctx.settings, source, error)
+    log.warning(
+        "article.failed source=%s url=%s reason=%s error=%s",
+        source.id,
+        url,
+        error.reason,
+        error.message,
+    )
+    if not (isinstance(error, FetchError) and error.transient):
+        pipeline.forget_failed_link(ctx.redis, ctx.settings, url)
+    if run_id:
+        runs.finish(
+            ctx.redis,
+            ctx.keys,
+            run_id,
+            f"article:{url}",
+            {"failed": 1},
+            {**error.to_dict(), "scope": "article"},
+        )
 
 
 @app.task(name="newswire.retry_failed_sources")
