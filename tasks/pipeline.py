@@ -21,7 +21,7 @@ from redis import Redis
 
 from config.settings import Settings
 from config.sources import Source
-from tasks import metrics, store
+from tasks import metrics, refresh, store
 from tasks.errors import ParseError
 from tasks.extract import analyze_article, extract_links, find_next_page
 from tasks.fetch import Fetcher
@@ -178,9 +178,22 @@ def ingest_article(
     page = fetcher.get(url, source=source)
     _record_fetch(redis, settings, source, page)
     boilerplate = load_boilerplate(redis, settings.key_prefix, source.id)
-    article, blocks = extract(page, source, boilerplate, datetime.now(UTC))
+    now = datetime.now(UTC)
+    article, blocks = extract(page, source, boilerplate, now)
     record_blocks(redis, settings.key_prefix, source.id, page.final_url, blocks)
     result = store.save_article(redis, settings, source, article, link_url=url)
+    if result.outcome == "new":
+        # Validators let the scheduled refreshes (tasks/refresh.py) cost a 304.
+        store.save_validators(
+            redis,
+            Keys(settings.key_prefix),
+            url,
+            page.etag,
+            page.last_modified,
+            hashlib.sha256(page.content).hexdigest(),
+            settings.retention_seconds,
+        )
+        refresh.schedule(redis, settings, source.id, url, now.timestamp())
     log.info(
         "article.done source=%s url=%s outcome=%s id=%s ms=%d",
         source.id,
@@ -195,3 +208,23 @@ def ingest_article(
 def forget_failed_link(redis: Redis, settings: Settings, url: str) -> None:
     """A permanently failing link is not fetched again on every poll (it is retried daily)."""
     store.mark_seen(redis, Keys(settings.key_prefix), url, FAILED_LINK_TTL, value="failed")
+
+
+def refresh_article(
+    fetcher: Fetcher, redis: Redis, settings: Settings, source: Source, url: str
+) -> str:
+    """Re-fetch one article; returns "not_modified", "unchanged" or "updated"."""
+    keys = Keys(settings.key_prefix)
+    etag, last_modified, digest = store.validators(redis, keys, url)
+    page = fetcher.get(url, source=source, etag=etag, last_modified=last_modified)
+    if page.not_modified:
+        return "not_modified"
+    content_hash = hashlib.sha256(page.content).hexdigest()
+    store.save_validators(
+        redis, keys, url, page.etag, page.last_modified, content_hash, settings.retention_seconds
+    )
+    if content_hash == digest:
+        return "not_modified"
+    boilerplate = load_boilerplate(redis, settings.key_prefix, source.id)
+    article, _blocks = extract(page, source, boilerplate, datetime.now(UTC))
+    return store.save_article(redis, settings, source, article, link_url=url).outcome

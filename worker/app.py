@@ -22,7 +22,7 @@ from redis import Redis
 
 from config.settings import Settings
 from config.sources import Source, Webhook, is_cron
-from tasks import health, metrics, pipeline, runs
+from tasks import health, metrics, pipeline, refresh, runs
 from tasks.errors import FetchError, NewswireError, ParseError
 from tasks.feedbuild import rebuild_feeds, take_dirty
 from tasks.fetch import Fetcher
@@ -139,6 +139,7 @@ def configure(
             "newswire.poll_source": {"queue": POLL_QUEUE},
             "newswire.fetch_article": {"queue": ARTICLE_QUEUE},
             "newswire.rebuild_feeds": {"queue": FEED_QUEUE},
+            "newswire.refresh_article": {"queue": ARTICLE_QUEUE},
         },
         beat_schedule=beat_schedule(sources, bool(_context.webhooks)),
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
@@ -166,6 +167,10 @@ def beat_schedule(sources: list[Source], webhooks: bool = False) -> dict[str, di
         }
     schedule["rebuild-dirty-feeds"] = {
         "task": "newswire.rebuild_feeds",
+        "schedule": timedelta(seconds=60),
+    }
+    schedule["refresh-recent-articles"] = {
+        "task": "newswire.refresh_due",
         "schedule": timedelta(seconds=60),
     }
     # Failed sources are retried when their backoff ends, not only at their next interval.
@@ -378,6 +383,31 @@ def article_failed(
             {"failed": 1},
             {**error.to_dict(), "scope": "article"},
         )
+
+
+@app.task(name="newswire.refresh_due")
+def refresh_due_task() -> None:
+    ctx = context()
+    for due in refresh.take_due(ctx.redis, ctx.keys):
+        refresh_article_task.delay(due.source_id, due.url, due.first_seen)
+
+
+@app.task(name="newswire.refresh_article")
+def refresh_article_task(source_id: str, url: str, first_seen: float) -> None:
+    ctx = context()
+    source = ctx.sources.get(source_id)
+    if source is None:
+        return
+    try:
+        outcome = pipeline.refresh_article(ctx.fetcher, ctx.redis, ctx.settings, source, url)
+    except NewswireError as error:
+        log.info("refresh.failed source=%s url=%s reason=%s", source_id, url, error.reason)
+        outcome = "failed"
+    log.info("refresh.done source=%s url=%s outcome=%s", source_id, url, outcome)
+    if outcome == "updated":
+        count(ctx, "newswire_articles_total", source=source_id, outcome="updated")
+        request_rebuild(ctx)
+    refresh.schedule(ctx.redis, ctx.settings, source_id, url, first_seen)
 
 
 @app.task(name="newswire.retry_failed_sources")
