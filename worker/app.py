@@ -22,7 +22,7 @@ from redis import Redis
 
 from config.settings import Settings
 from config.sources import Source, Webhook, is_cron
-from tasks import health, metrics, pipeline, refresh, runs
+from tasks import health, metrics, pipeline, refresh, runs, websub
 from tasks.errors import FetchError, NewswireError, ParseError
 from tasks.feedbuild import rebuild_feeds, take_dirty
 from tasks.fetch import Fetcher
@@ -39,6 +39,7 @@ REBUILD_FLAG_TTL = 60
 TASK_TIME_LIMIT = 300
 # Deliveries of one unit of work before it is dead-lettered (see too_many_attempts).
 MAX_ATTEMPTS = 3
+WEBSUB_RETRIES = 6
 ATTEMPTS_TTL = 3600
 RETRY_TICK_SECONDS = 15
 WEBHOOK_TICK_SECONDS = 5
@@ -140,6 +141,7 @@ def configure(
             "newswire.fetch_article": {"queue": ARTICLE_QUEUE},
             "newswire.rebuild_feeds": {"queue": FEED_QUEUE},
             "newswire.refresh_article": {"queue": ARTICLE_QUEUE},
+            "newswire.websub_ping": {"queue": FEED_QUEUE},
         },
         beat_schedule=beat_schedule(sources, bool(_context.webhooks)),
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
@@ -410,6 +412,24 @@ def refresh_article_task(source_id: str, url: str, first_seen: float) -> None:
     refresh.schedule(ctx.redis, ctx.settings, source_id, url, first_seen)
 
 
+@app.task(name="newswire.websub_ping", bind=True, max_retries=WEBSUB_RETRIES)
+def websub_ping_task(self: Any, feed_names: list[str]) -> None:
+    ctx = context()
+    hub = ctx.settings.websub_hub
+    if not hub:
+        return
+    try:
+        status = websub.ping_hub(
+            ctx.fetcher, hub, websub.changed_feed_urls(ctx.settings, feed_names)
+        )
+    except NewswireError as error:
+        # Countdowns stay far below the broker visibility timeout (see STYLE.md traps).
+        delay = min(600, 10 * 2**self.request.retries)
+        log.warning("websub.failed hub=%s reason=%s retry_in=%ds", hub, error.reason, delay)
+        raise self.retry(countdown=delay) from error
+    log.info("websub.pinged hub=%s feeds=%s status=%d", hub, ",".join(feed_names), status)
+
+
 @app.task(name="newswire.retry_failed_sources")
 def retry_failed_sources_task() -> None:
     ctx = context()
@@ -432,6 +452,8 @@ def rebuild_feeds_task() -> None:
             time.perf_counter() - started,
         )
         log.info("feeds.rebuilt feeds=%s changed=%s", ",".join(names), ",".join(changed))
+        if changed and ctx.settings.websub_hub:
+            websub_ping_task.delay(changed)
     # Clear the flag only after rendering; anything marked dirty meanwhile gets its own rebuild.
     ctx.redis.delete(ctx.keys.rebuild_scheduled)
     if ctx.redis.scard(ctx.keys.dirty_feeds):
