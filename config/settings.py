@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     # Every Redis key newswire writes starts with this; tests use their own prefix.
     key_prefix: str = "newswire:"
     stream: str | None = None  # defaults to <key_prefix>events, i.e. newswire:events
+    # A task may run this long; the broker redelivers a message not acknowledged within the
+    # visibility timeout (a killed worker's tasks come back then), so it must be longer.
+    task_time_limit: int = Field(default=300, ge=10)
+    visibility_timeout: int = Field(default=1200, ge=15)
     # Refresh known articles for this long after first seen, to catch edits (0 disables).
     refresh_hours: float = Field(default=48, ge=0)
 
@@ -128,6 +132,11 @@ class Settings(BaseSettings):
             )
         if not self.stream:
             object.__setattr__(self, "stream", f"{self.key_prefix}events")
+        if self.visibility_timeout <= self.task_time_limit:
+            raise ValueError(
+                "NEWSWIRE_VISIBILITY_TIMEOUT must be longer than NEWSWIRE_TASK_TIME_LIMIT, or"
+                " slow tasks are delivered twice"
+            )
         return self
 
     @property

@@ -46,6 +46,10 @@ class Keys:
         """Hash: ``etag``, ``last_modified``, ``hash`` of the last 200 response for a URL."""
         return f"{self.prefix}http:{hashlib.sha256(url.encode()).hexdigest()[:24]}"
 
+    def listing_links(self, source_id: str) -> str:
+        """JSON list of the article links on a source's listing when it last changed."""
+        return f"{self.prefix}listing:{source_id}"
+
     def health(self, source_id: str) -> str:
         return f"{self.prefix}health:{source_id}"
 

@@ -42,6 +42,9 @@ class ListingResult:
     outcome: Literal["ok", "not_modified", "unchanged"]
     links: list[str]
     new_links: list[str]
+    # The listing's validators, to be remembered only once the new links are safely queued
+    # (see remember_listing): a poll killed in between must find the listing "changed" again.
+    validators: store.Validators | None = None
 
 
 def _record_fetch(redis: Redis, settings: Settings, source: Source, page: FetchedPage) -> None:
@@ -57,8 +60,8 @@ def _record_fetch(redis: Redis, settings: Settings, source: Source, page: Fetche
 
 def _fetch_listing(
     fetcher: Fetcher, redis: Redis, keys: Keys, source: Source, url: str, settings: Settings
-) -> FetchedPage | None:
-    """GET a listing with its stored validators; None when it has not changed since last time."""
+) -> tuple[FetchedPage | None, store.Validators | None]:
+    """GET a listing with its stored validators; no page when it has not changed since."""
     etag, last_modified, digest = store.validators(redis, keys, url)
     page = fetcher.get(
         url,
@@ -69,15 +72,22 @@ def _fetch_listing(
     )
     _record_fetch(redis, settings, source, page)
     if page.not_modified:
-        return None
+        return None, None
     content_hash = hashlib.sha256(page.content).hexdigest()
-    store.save_validators(
-        redis, keys, url, page.etag, page.last_modified, content_hash, settings.retention_seconds
-    )
     # Servers that ignore validators still send the same bytes: treat them as unchanged.
     if digest == content_hash:
-        return None
-    return page
+        return None, None
+    return page, store.Validators(url, page.etag, page.last_modified, content_hash)
+
+
+def remember_listing(redis: Redis, settings: Settings, result: ListingResult) -> None:
+    """Store the listing's validators and links; call after the new links were queued."""
+    if result.validators is not None:
+        keys = Keys(settings.key_prefix)
+        store.save_validators(redis, keys, result.validators, settings.retention_seconds)
+        store.save_listing_links(
+            redis, keys, result.source_id, result.links, settings.retention_seconds
+        )
 
 
 def links_from_feed(content: bytes, base_url: str) -> list[str]:
@@ -120,6 +130,7 @@ def poll_listing(
     links: list[str] = []
     url: str | None = source.url
     outcome: Literal["ok", "not_modified", "unchanged"] = "ok"
+    validators: store.Validators | None = None
     for page_number in range(pages):
         if url is None or (enough_links is not None and len(links) >= enough_links):
             break
@@ -128,9 +139,12 @@ def poll_listing(
             page = fetcher.get(url, source=source, expect_html=source.kind != "feed")
             _record_fetch(redis, settings, source, page)
         else:
-            page = _fetch_listing(fetcher, redis, keys, source, url, settings)
+            page, validators = _fetch_listing(fetcher, redis, keys, source, url, settings)
         if page is None:
+            # Unchanged listing: its links are re-checked against the seen set anyway, so an
+            # article whose task was lost (a crash, a Redis outage) is picked up again.
             outcome = "not_modified"
+            links = store.listing_links(redis, keys, source.id)
             break
         if source.kind == "feed":
             found = links_from_feed(page.content, page.final_url)
@@ -148,7 +162,7 @@ def poll_listing(
             source.url,
         )
     new_links = store.unknown_links(redis, keys, links)[: source.max_articles * pages]
-    return ListingResult(source.id, outcome, links, new_links)
+    return ListingResult(source.id, outcome, links, new_links, validators)
 
 
 def extract(
@@ -184,14 +198,11 @@ def ingest_article(
     result = store.save_article(redis, settings, source, article, link_url=url)
     if result.outcome == "new":
         # Validators let the scheduled refreshes (tasks/refresh.py) cost a 304.
+        page_validators = store.Validators(
+            url, page.etag, page.last_modified, hashlib.sha256(page.content).hexdigest()
+        )
         store.save_validators(
-            redis,
-            Keys(settings.key_prefix),
-            url,
-            page.etag,
-            page.last_modified,
-            hashlib.sha256(page.content).hexdigest(),
-            settings.retention_seconds,
+            redis, Keys(settings.key_prefix), page_validators, settings.retention_seconds
         )
         refresh.schedule(redis, settings, source.id, url, now.timestamp())
     log.info(
@@ -221,7 +232,10 @@ def refresh_article(
         return "not_modified"
     content_hash = hashlib.sha256(page.content).hexdigest()
     store.save_validators(
-        redis, keys, url, page.etag, page.last_modified, content_hash, settings.retention_seconds
+        redis,
+        keys,
+        store.Validators(url, page.etag, page.last_modified, content_hash),
+        settings.retention_seconds,
     )
     if content_hash == digest:
         return "not_modified"

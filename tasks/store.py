@@ -172,20 +172,39 @@ def validators(redis: Redis, keys: Keys, url: str) -> tuple[str | None, str | No
     return text(etag) or None, text(last_modified) or None, text(digest) or None
 
 
-def save_validators(
-    redis: Redis,
-    keys: Keys,
-    url: str,
-    etag: str | None,
-    last_modified: str | None,
-    digest: str,
-    ttl_seconds: int,
+def save_listing_links(
+    redis: Redis, keys: Keys, source_id: str, links: list[str], ttl_seconds: int
 ) -> None:
-    key = keys.http_cache(url)
+    redis.set(keys.listing_links(source_id), json.dumps(links), ex=ttl_seconds)
+
+
+def listing_links(redis: Redis, keys: Keys, source_id: str) -> list[str]:
+    """The links of a source's listing as last seen changed."""
+    raw = redis.get(keys.listing_links(source_id))
+    return list(json.loads(raw)) if raw else []
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a conditional GET of ``url`` sends next time, and the body hash it got."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+    content_hash: str
+
+
+def save_validators(redis: Redis, keys: Keys, validators: Validators, ttl_seconds: int) -> None:
+    key = keys.http_cache(validators.url)
     pipe = redis.pipeline()
     pipe.delete(key)
     pipe.hset(
-        key, mapping={"etag": etag or "", "last_modified": last_modified or "", "hash": digest}
+        key,
+        mapping={
+            "etag": validators.etag or "",
+            "last_modified": validators.last_modified or "",
+            "hash": validators.content_hash,
+        },
     )
     pipe.expire(key, ttl_seconds)
     pipe.execute()

@@ -36,7 +36,6 @@ FEED_QUEUE = "feeds"
 # Feed rebuilds wait this long after the first dirty mark, so a burst of articles coalesces.
 REBUILD_DELAY_SECONDS = 1.0
 REBUILD_FLAG_TTL = 60
-TASK_TIME_LIMIT = 300
 # Deliveries of one unit of work before it is dead-lettered (see too_many_attempts).
 MAX_ATTEMPTS = 3
 WEBSUB_RETRIES = 6
@@ -116,7 +115,7 @@ def configure(
         broker_connection_retry_on_startup=True,
         broker_transport_options={
             # Longer than any task may run, or a slow task would be delivered twice.
-            "visibility_timeout": TASK_TIME_LIMIT * 4,
+            "visibility_timeout": settings.visibility_timeout,
             "global_keyprefix": keys.celery_prefix,
         },
         result_backend=None,
@@ -126,8 +125,8 @@ def configure(
         event_serializer="json",
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        task_time_limit=TASK_TIME_LIMIT,
-        task_soft_time_limit=TASK_TIME_LIMIT - 30,
+        task_time_limit=settings.task_time_limit,
+        task_soft_time_limit=max(5, settings.task_time_limit - 30),
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         worker_enable_remote_control=False,
@@ -257,6 +256,7 @@ def poll_source_task(
         runs.add_articles(ctx.redis, ctx.keys, run_id, result.new_links)
     for url in result.new_links:
         fetch_article_task.delay(source_id, url, run_id)
+    pipeline.remember_listing(ctx.redis, ctx.settings, result)
     count(ctx, "newswire_polls_total", source=source_id, outcome=result.outcome, reason="")
     health.record_success(
         ctx.redis, ctx.settings, source, result.outcome, len(result.links), len(result.new_links)
@@ -458,3 +458,4 @@ def rebuild_feeds_task() -> None:
     ctx.redis.delete(ctx.keys.rebuild_scheduled)
     if ctx.redis.scard(ctx.keys.dirty_feeds):
         request_rebuild(ctx)
+from worker import webhook_tasks  # noqa: E402, F401  (registers the webhook tasks)
