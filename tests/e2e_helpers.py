@@ -45,7 +45,11 @@ def newswire(
     )
 
 
-def start(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start(
+    *args: str, env: dict[str, str], log: Path, new_session: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start `newswire ARGS...`; with ``new_session`` it leads its own process group, so a test
+    can signal the whole group (main process and pool children) at once."""
     with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             [sys.executable, "-m", "worker.cli", *args],
@@ -54,6 +58,7 @@ def start(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]
             stdout=handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            start_new_session=new_session,
         )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class Page:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     validators: bool = True  # send ETag / Last-Modified and answer 304
+    delay: float = 0.0  # seconds before answering: keeps work in flight for fault tests
 
     @property
     def etag(self) -> str:
@@ -85,6 +87,8 @@ class FixtureSite:
                 with site._lock:
                     site.requests.append(self.path)
                 page = site.pages.get(self.path)
+                if page is not None and page.delay:
+                    time.sleep(page.delay)
                 if page is None:
                     self._send(404, b"not found", "text/plain", {})
                     return

@@ -17,7 +17,7 @@ from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
-from kombu.entity import Queue
+from kombu.entity import Exchange, Queue
 from redis import Redis
 
 from config.settings import Settings
@@ -33,6 +33,7 @@ log = logging.getLogger("newswire.worker")
 POLL_QUEUE = "polls"
 ARTICLE_QUEUE = "articles"
 FEED_QUEUE = "feeds"
+WEBHOOK_QUEUE = "webhooks"  # deliveries to subscribers, apart so a slow one never blocks work
 # Feed rebuilds wait this long after the first dirty mark, so a burst of articles coalesces.
 REBUILD_DELAY_SECONDS = 1.0
 REBUILD_FLAG_TTL = 60
@@ -110,6 +111,11 @@ def configure(
         settings, {s.id: s for s in sources}, {w.id: w for w in webhooks or [] if w.enabled}
     )
     keys = Keys(settings.key_prefix)
+    # Connections cached for an earlier configuration would publish to its broker and prefix.
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
     app.conf.update(
         broker_url=broker_url(settings.redis_url),
         broker_connection_retry_on_startup=True,
@@ -134,7 +140,12 @@ def configure(
         worker_soft_shutdown_timeout=15.0,
         worker_enable_soft_shutdown_on_idle=True,
         task_default_queue=POLL_QUEUE,
-        task_queues=[Queue(POLL_QUEUE), Queue(ARTICLE_QUEUE), Queue(FEED_QUEUE)],
+        # Each queue gets its own exchange and routing key; a bare Queue(name) would be bound to
+        # the default exchange and key, and every message would land in every queue.
+        task_queues=[
+            Queue(name, Exchange(name, type="direct"), routing_key=name)
+            for name in (POLL_QUEUE, ARTICLE_QUEUE, FEED_QUEUE, WEBHOOK_QUEUE)
+        ],
         task_routes={
             "newswire.poll_source": {"queue": POLL_QUEUE},
             "newswire.fetch_article": {"queue": ARTICLE_QUEUE},
@@ -458,4 +469,6 @@ def rebuild_feeds_task() -> None:
     ctx.redis.delete(ctx.keys.rebuild_scheduled)
     if ctx.redis.scard(ctx.keys.dirty_feeds):
         request_rebuild(ctx)
+
+
 from worker import webhook_tasks  # noqa: E402, F401  (registers the webhook tasks)

@@ -92,6 +92,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, celery_args: list[str]) -> int:
+    import signal
+    import threading
+
     from celery.signals import worker_ready
 
     from worker import app as celery_app
@@ -105,9 +108,15 @@ def cmd_worker(args: argparse.Namespace, celery_args: list[str]) -> int:
         log.warning("redis.check %s", warning)
     app = celery_app.configure(settings, sources, load_webhooks(_sources_path(args, settings)))
 
+    restart_requested = threading.Event()
+
+    def restart() -> None:
+        restart_requested.set()
+        os.kill(os.getpid(), signal.SIGTERM)  # warm shutdown: running tasks finish first
+
     @worker_ready.connect(weak=False)
     def _ready(**_: Any) -> None:
-        start_heartbeat(redis, celery_app.context().keys)
+        start_heartbeat(redis, celery_app.context().keys, on_redis_restart=restart)
 
     argv = ["worker", "--loglevel", settings.log_level, "--without-mingle", "--without-gossip"]
     if args.concurrency:
@@ -119,6 +128,9 @@ def cmd_worker(args: argparse.Namespace, celery_args: list[str]) -> int:
     finally:
         if embedded is not None:
             embedded.stop()
+    if restart_requested.is_set():
+        # Same command, same pid: a supervisor sees no exit, the broker gets a fresh consumer.
+        os.execv(sys.executable, [sys.executable, "-m", "worker.cli", *sys.argv[1:]])
     return 0
 
 

@@ -9,7 +9,6 @@ restart never finds orphans holding the port or the socket.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -145,14 +144,30 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def start_heartbeat(redis: Redis, keys: Keys) -> threading.Thread:
-    """Say "a worker is alive" every few seconds, so `fetch --wait` knows someone will work."""
+def start_heartbeat(
+    redis: Redis, keys: Keys, on_redis_restart: Callable[[], None] | None = None
+) -> threading.Thread:
+    """Say "a worker is alive" every few seconds, so `fetch --wait` knows someone will work.
+
+    It also watches Redis's ``run_id``: when the server restarts while tasks are in flight,
+    Celery's consumer can stay wedged without reconnecting (celery/celery#4453, #8082), so the
+    worker is told to restart itself (``on_redis_restart``) instead of idling for ever.
+    """
     key = f"{keys.prefix}workers:{worker_id()}"
+    seen_run_id: list[str] = []
 
     def beat() -> None:
         while True:
-            with contextlib.suppress(RedisError):
+            try:
                 redis.set(key, str(time.time()), ex=HEARTBEAT_TTL)
+                run_id = str(redis.info("server").get("run_id", ""))
+                if seen_run_id and run_id != seen_run_id[0] and on_redis_restart:
+                    log.warning("redis.restarted run_id=%s; restarting this worker", run_id)
+                    on_redis_restart()
+                    return
+                seen_run_id[:] = [run_id]
+            except RedisError:
+                pass  # Redis is down: keep trying; the run_id check catches its return
             time.sleep(HEARTBEAT_SECONDS)
 
     thread = threading.Thread(target=beat, name="newswire-heartbeat", daemon=True)
