@@ -16,6 +16,8 @@ timezone-aware datetime, or None when the string holds no complete date. It unde
 
 A year alone is never a date ("© 2023"), and a date more than ``FUTURE_SKEW`` after ``now`` is
 rejected: a page cannot have been published tomorrow, so such a value is an event date or a typo.
+A date later than ``now`` but within the skew is a clock or zone error and comes back as ``now``:
+no result is ever in the future.
 Dates without a zone are read in ``tz`` (the page's or the source's zone). Deliberately not
 ``dateparser``: it reads Thai Buddhist-era years as Gregorian.
 """
@@ -51,8 +53,21 @@ _MONTH_NAMES_BY_LANGUAGE: dict[str, str] = {
     "id": "januari februari maret april mei juni juli agustus september oktober november desember",
 }
 _EXTRA_MONTH_NAMES: dict[str, int] = {
-    "sept": 9, "fevrier": 2, "aout": 8, "decembre": 12, "janv": 1, "févr": 2, "fevr": 2,
-    "juil": 7, "déc": 12, "jänner": 1, "maerz": 3, "mrz": 3, "setiembre": 9, "mrt": 3, "agt": 8,
+    "sept": 9,
+    "fevrier": 2,
+    "aout": 8,
+    "decembre": 12,
+    "janv": 1,
+    "févr": 2,
+    "fevr": 2,
+    "juil": 7,
+    "déc": 12,
+    "jänner": 1,
+    "maerz": 3,
+    "mrz": 3,
+    "setiembre": 9,
+    "mrt": 3,
+    "agt": 8,
     "marco": 3,
 }
 THAI_MONTHS: tuple[tuple[str, str], ...] = (
@@ -90,13 +105,13 @@ def _month_table() -> dict[str, int]:
 
 
 MONTHS = _month_table()
-_THAI_MONTH_NAMES = frozenset(name for pair in THAI_MONTHS for name in pair) | frozenset(
-    short.replace(".", "") for _, short in THAI_MONTHS
-) | frozenset(short.rstrip(".") for _, short in THAI_MONTHS)
-
-_MONTH_ALTERNATION = "|".join(
-    re.escape(name) for name in sorted(MONTHS, key=len, reverse=True)
+_THAI_MONTH_NAMES = (
+    frozenset(name for pair in THAI_MONTHS for name in pair)
+    | frozenset(short.replace(".", "") for _, short in THAI_MONTHS)
+    | frozenset(short.rstrip(".") for _, short in THAI_MONTHS)
 )
+
+_MONTH_ALTERNATION = "|".join(re.escape(name) for name in sorted(MONTHS, key=len, reverse=True))
 # A month name must not run on into a longer word ("mayor", "marketing").
 _MONTH = rf"(?P<month>{_MONTH_ALTERNATION})(?![a-zà-ÿ])\.?"
 _DAY = r"(?P<day>\d{1,2})(?!\d)(?:st|nd|rd|th|er|e|º|°)?\.?"
@@ -134,23 +149,69 @@ ZONE = re.compile(
     r"(?P<offset>[+-]\s?\d{1,2}(?::?\d{2})?)?(?![\d:])"
 )
 ZONE_ABBREVIATIONS: dict[str, float] = {
-    "Z": 0, "UTC": 0, "GMT": 0, "UT": 0, "WET": 0, "BST": 1, "CET": 1, "CEST": 2, "EET": 2,
-    "EEST": 3, "MSK": 3, "IST": 5.5, "ICT": 7, "WIB": 7, "SGT": 8, "HKT": 8, "AWST": 8,
-    "PHT": 8, "JST": 9, "KST": 9, "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13,
-    "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
-    "AKST": -9, "AKDT": -8, "HST": -10,
+    "Z": 0,
+    "UTC": 0,
+    "GMT": 0,
+    "UT": 0,
+    "WET": 0,
+    "BST": 1,
+    "CET": 1,
+    "CEST": 2,
+    "EET": 2,
+    "EEST": 3,
+    "MSK": 3,
+    "IST": 5.5,
+    "ICT": 7,
+    "WIB": 7,
+    "SGT": 8,
+    "HKT": 8,
+    "AWST": 8,
+    "PHT": 8,
+    "JST": 9,
+    "KST": 9,
+    "AEST": 10,
+    "AEDT": 11,
+    "NZST": 12,
+    "NZDT": 13,
+    "EST": -5,
+    "EDT": -4,
+    "CST": -6,
+    "CDT": -5,
+    "MST": -7,
+    "MDT": -6,
+    "PST": -8,
+    "PDT": -7,
+    "AKST": -9,
+    "AKDT": -8,
+    "HST": -10,
 }
-COPYRIGHT = re.compile(r"(?:©|&copy;|\(c\)|copyright)\s*(?:\d{4}\s*[-–]\s*)?\d{4}", re.I)
+# "© 2023", "Copyright © 2019–2023", "(c) 2019 - 2023": the year is the site's, not the page's.
+COPYRIGHT = re.compile(
+    r"(?:©|&copy;|\(c\)|copyright)(?:\s*(?:©|&copy;|\(c\)))?\s*(?:\d{4}\s*[-–—]\s*)?\d{4}",
+    re.I,
+)
 UNIX_TIMESTAMP = re.compile(r"^\s*(?P<seconds>1\d{9})(?P<millis>\d{3})?\s*$")
 
 _RELATIVE_UNITS: dict[str, timedelta] = {
-    "second": timedelta(seconds=1), "sec": timedelta(seconds=1), "minute": timedelta(minutes=1),
-    "min": timedelta(minutes=1), "hour": timedelta(hours=1), "hr": timedelta(hours=1),
-    "day": timedelta(days=1), "week": timedelta(weeks=1), "month": timedelta(days=30),
+    "second": timedelta(seconds=1),
+    "sec": timedelta(seconds=1),
+    "minute": timedelta(minutes=1),
+    "min": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "hr": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(weeks=1),
+    "month": timedelta(days=30),
     "year": timedelta(days=365),
-    "วินาที": timedelta(seconds=1), "นาที": timedelta(minutes=1), "ชั่วโมง": timedelta(hours=1),
-    "ชม.": timedelta(hours=1), "วัน": timedelta(days=1), "สัปดาห์": timedelta(weeks=1),
-    "อาทิตย์": timedelta(weeks=1), "เดือน": timedelta(days=30), "ปี": timedelta(days=365),
+    "วินาที": timedelta(seconds=1),
+    "นาที": timedelta(minutes=1),
+    "ชั่วโมง": timedelta(hours=1),
+    "ชม.": timedelta(hours=1),
+    "วัน": timedelta(days=1),
+    "สัปดาห์": timedelta(weeks=1),
+    "อาทิตย์": timedelta(weeks=1),
+    "เดือน": timedelta(days=30),
+    "ปี": timedelta(days=365),
 }
 RELATIVE_AGO = re.compile(
     r"(?P<count>\d+|an?|one)\s*(?P<unit>second|sec|minute|min|hour|hr|day|week|month|year)s?"
@@ -161,9 +222,26 @@ RELATIVE_AGO_THAI = re.compile(
     r"(?P<count>\d+)\s*(?P<unit>วินาที|นาที|ชั่วโมง|ชม\.|วัน|สัปดาห์|อาทิตย์|เดือน|ปี)\s*(?:ที่)?(?:แล้ว|ก่อน)"
 )
 RELATIVE_DAYS: dict[str, int] = {
-    "today": 0, "just now": 0, "yesterday": 1, "วันนี้": 0, "เมื่อวานนี้": 1, "เมื่อวาน": 1,
-    "เมื่อวานซืน": 2, "hier": 1, "gestern": 1, "ayer": 1, "ontem": 1, "ieri": 1, "gisteren": 1,
-    "kemarin": 1, "heute": 0, "hoy": 0, "hoje": 0, "oggi": 0, "vandaag": 0, "hari ini": 0,
+    "today": 0,
+    "just now": 0,
+    "yesterday": 1,
+    "วันนี้": 0,
+    "เมื่อวานนี้": 1,
+    "เมื่อวาน": 1,
+    "เมื่อวานซืน": 2,
+    "hier": 1,
+    "gestern": 1,
+    "ayer": 1,
+    "ontem": 1,
+    "ieri": 1,
+    "gisteren": 1,
+    "kemarin": 1,
+    "heute": 0,
+    "hoy": 0,
+    "hoje": 0,
+    "oggi": 0,
+    "vandaag": 0,
+    "hari ini": 0,
     "aujourd'hui": 0,
 }
 RELATIVE_DAY_WORDS = re.compile(
@@ -206,9 +284,15 @@ def parse_date(
 
 
 def _plausible(value: datetime, now: datetime) -> datetime | None:
+    """``value``, or None when it is before the web or after ``now`` by more than the skew.
+
+    A value within the skew is a clock or zone error (a local time labelled UTC, a date-only
+    value read at midnight in the wrong zone): a page cannot have been published after it was
+    read, so it is returned as ``now`` and never as a future date.
+    """
     if value.year < EARLIEST_YEAR or value > now + FUTURE_SKEW:
         return None
-    return value
+    return min(value, now)
 
 
 def _gregorian_year(year: int, *, buddhist_context: bool = False) -> int:
@@ -328,7 +412,7 @@ def _parse_named_month(text: str, tz: tzinfo) -> datetime | None:
             continue
         buddhist = month_name in _THAI_MONTH_NAMES or month_name.rstrip(".") in _THAI_MONTH_NAMES
         value = _build(
-            int(match["year"]), month, int(match["day"]), text[match.end():], tz, buddhist=buddhist
+            int(match["year"]), month, int(match["day"]), text[match.end() :], tz, buddhist=buddhist
         )
         # When several patterns match, the earliest in the text is the dateline.
         if value is not None and (best is None or match.start() < best[0]):
@@ -338,7 +422,7 @@ def _parse_named_month(text: str, tz: tzinfo) -> datetime | None:
     match = CJK_DATE.search(text)
     if match is not None:
         return _build(
-            int(match["year"]), int(match["month"]), int(match["day"]), text[match.end():], tz
+            int(match["year"]), int(match["month"]), int(match["day"]), text[match.end() :], tz
         )
     return None
 
@@ -347,7 +431,7 @@ def _parse_numeric(text: str, tz: tzinfo, dayfirst: bool) -> datetime | None:
     match = YEAR_FIRST_NUMERIC.search(text)
     if match is not None:
         return _build(
-            int(match["year"]), int(match["month"]), int(match["day"]), text[match.end():], tz
+            int(match["year"]), int(match["month"]), int(match["day"]), text[match.end() :], tz
         )
     match = NUMERIC_DATE.search(text)
     if match is None:
@@ -363,7 +447,7 @@ def _parse_numeric(text: str, tz: tzinfo, dayfirst: bool) -> datetime | None:
     if len(year_text) == 2 and match["sep"] == ".":
         # "14.09.23" could be a version number; require a four-digit year with dots.
         return None
-    return _build(int(year_text), month, day, text[match.end():], tz)
+    return _build(int(year_text), month, day, text[match.end() :], tz)
 
 
 def _parse_relative(text: str, now: datetime) -> datetime | None:

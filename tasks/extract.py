@@ -57,16 +57,68 @@ from tasks.normalize import (
 # Never content: removed before anything is scored.
 DROP_TAGS = frozenset(
     {
-        "script", "style", "noscript", "template", "svg", "iframe", "object", "embed", "canvas",
-        "input", "button", "select", "textarea", "link", "meta", "head", "dialog", "math",
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "svg",
+        "iframe",
+        "object",
+        "embed",
+        "canvas",
+        "input",
+        "button",
+        "select",
+        "textarea",
+        "link",
+        "meta",
+        "head",
+        "dialog",
     }
 )
 BLOCK_TAGS = frozenset(
     {
-        "address", "article", "aside", "blockquote", "dd", "details", "div", "dl", "dt",
-        "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
-        "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody",
-        "thead", "tfoot", "tr", "td", "th", "ul", "caption", "summary", "center", "body",
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "dd",
+        "details",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tbody",
+        "thead",
+        "tfoot",
+        "tr",
+        "td",
+        "th",
+        "ul",
+        "caption",
+        "summary",
+        "center",
+        "body",
     }
 )
 HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
@@ -82,7 +134,7 @@ UNLIKELY_HINTS = re.compile(
     r"|cookie|consent|header|legends|menu|related|remark|replies|rss|shoutbox|sidebar|skyscraper"
     r"|social|sponsor|supplemental|ad-break|agegate|pagination|pager|popup|yom-remote|newsletter"
     r"|subscribe|signup|share|sharing|disclaimer|promo|navbar|widget|outbrain|taboola|recommend"
-    r"|most-?popular|trending|toolbar|masthead|jump-?link",
+    r"|most-?popular|trending|toolbar|masthead|jump-?link|gallery|slideshow|carousel",
     re.I,
 )
 MAYBE_CONTENT_HINTS = re.compile(r"and|article|body|column|content|main|mathjax|shadow", re.I)
@@ -124,29 +176,82 @@ COMMAS = re.compile(r"[,，、،]")
 
 ARTICLE_TYPES = frozenset(
     {
-        "article", "newsarticle", "blogposting", "reportagenewsarticle", "analysisnewsarticle",
-        "opinionnewsarticle", "reviewnewsarticle", "backgroundnewsarticle", "scholarlyarticle",
-        "techarticle", "report", "liveblogposting", "socialmediaposting", "webpage",
-        "posting", "creativework", "medicalwebpage", "aboutpage", "itempage",
+        "article",
+        "newsarticle",
+        "blogposting",
+        "reportagenewsarticle",
+        "analysisnewsarticle",
+        "opinionnewsarticle",
+        "reviewnewsarticle",
+        "backgroundnewsarticle",
+        "scholarlyarticle",
+        "techarticle",
+        "report",
+        "liveblogposting",
+        "socialmediaposting",
+        "webpage",
+        "posting",
+        "creativework",
+        "medicalwebpage",
+        "aboutpage",
+        "itempage",
     }
 )
 PUBLISHED_META = (
-    "article:published_time", "og:published_time", "og:article:published_time",
-    "datepublished", "date", "pubdate", "publishdate", "publish_date", "publish-date",
-    "published_time", "publication_date", "dc.date", "dc.date.issued", "dc.date.created",
-    "dcterms.created", "dcterms.issued", "dcterms.date", "sailthru.date", "parsely-pub-date",
-    "article.published", "article_date_original", "cxenseparse:recs:publishtime",
-    "originalpublicationdate", "displaydate", "dc.date.published", "timestamp",
-    "rnews:datepublished", "og:pubdate", "date_published", "citation_publication_date",
+    "article:published_time",
+    "og:published_time",
+    "og:article:published_time",
+    "datepublished",
+    "date",
+    "pubdate",
+    "publishdate",
+    "publish_date",
+    "publish-date",
+    "published_time",
+    "publication_date",
+    "dc.date",
+    "dc.date.issued",
+    "dc.date.created",
+    "dcterms.created",
+    "dcterms.issued",
+    "dcterms.date",
+    "sailthru.date",
+    "parsely-pub-date",
+    "article.published",
+    "article_date_original",
+    "cxenseparse:recs:publishtime",
+    "originalpublicationdate",
+    "displaydate",
+    "dc.date.published",
+    "timestamp",
+    "rnews:datepublished",
+    "og:pubdate",
+    "date_published",
+    "citation_publication_date",
     "last-modified",
 )
 UPDATED_META = (
-    "article:modified_time", "og:updated_time", "datemodified", "modified", "dcterms.modified",
-    "dc.date.modified", "lastmod", "article.updated", "updated_time", "sailthru.lastmodified",
+    "article:modified_time",
+    "og:updated_time",
+    "datemodified",
+    "modified",
+    "dcterms.modified",
+    "dc.date.modified",
+    "lastmod",
+    "article.updated",
+    "updated_time",
+    "sailthru.lastmodified",
 )
 AUTHOR_META = (
-    "author", "article:author", "parsely-author", "sailthru.author", "dc.creator",
-    "dcterms.creator", "byl", "citation_author", "twitter:creator",
+    "author",
+    "article:author",
+    "parsely-author",
+    "sailthru.author",
+    "dc.creator",
+    "dcterms.creator",
+    "byl",
+    "citation_author",
+    "twitter:creator",
 )
 DESCRIPTION_META = ("og:description", "description", "twitter:description", "dc.description")
 TITLE_META = ("og:title", "twitter:title", "dc.title", "dcterms.title", "parsely-title", "title")
@@ -167,14 +272,28 @@ MAX_SCORED_DEPTH = 400  # real pages nest a few dozen levels deep
 def parse_html(html: bytes | str, content_type: str | None = None) -> BeautifulSoup:
     """One parse of a page with lxml; bytes are decoded first (tasks.decode)."""
     text = decode_html(html, content_type)[0] if isinstance(html, bytes) else html
-    # lxml stops at NUL characters; they are never meaningful in HTML.
-    return BeautifulSoup(text.replace("\x00", ""), "lxml")
+    # lxml stops at NUL characters; they are never meaningful in HTML. Attributes stay plain
+    # strings (class="a b" is not split into a list): faster, and _attr reads both.
+    return BeautifulSoup(text.replace("\x00", ""), "lxml", multi_valued_attributes=None)
 
 
 def _text(node: Tag | NavigableString | None) -> str:
     if node is None:
         return ""
     return normalize_text(node.get_text(" ") if isinstance(node, Tag) else str(node))
+
+
+def _short_text(tag: Tag, limit: int) -> str:
+    """``_text(tag)`` when it is at most ``limit`` characters, else "" (without reading it all)."""
+    pieces: list[str] = []
+    size = 0
+    for string in tag.strings:
+        size += len(string.strip())
+        if size > limit:
+            return ""
+        pieces.append(string)
+    text = normalize_text(" ".join(pieces))
+    return text if len(text) <= limit else ""
 
 
 def _attr(tag: Tag, name: str) -> str:
@@ -543,7 +662,7 @@ def _strip_site_name(title: str, site_name: str) -> str:
         return title
     site = site_name.lower().strip()
     for separator in TITLE_SEPARATOR.finditer(title):
-        before, after = title[: separator.start()].strip(), title[separator.end():].strip()
+        before, after = title[: separator.start()].strip(), title[separator.end() :].strip()
         if after.lower() == site or (after and site.startswith(after.lower())):
             return before
         if before.lower() == site:
@@ -563,7 +682,7 @@ def _clean_title(title: str, site_name: str) -> str:
     head = title[: separators[-1].start()].strip()
     if _word_count(head) >= 3:
         return head
-    tail = title[separators[0].end():].strip()
+    tail = title[separators[0].end() :].strip()
     if _word_count(tail) >= 3:
         return tail
     return title  # "Mozilla - Wikipedia": no telling which half is the site
@@ -670,8 +789,11 @@ def _find_authors(soup: BeautifulSoup, page: PageMetadata, state: _Extraction) -
     return unique[:10]
 
 
-AUTHOR_PATH = re.compile(r"/(?:authors?|staff|people|profiles?|writers?|journalists?"
-                         r"|contributors?|columnists?|reporters?)/[^/?#]+", re.I)
+AUTHOR_PATH = re.compile(
+    r"/(?:authors?|staff|people|profiles?|writers?|journalists?"
+    r"|contributors?|columnists?|reporters?)/[^/?#]+",
+    re.I,
+)
 BYLINE_HINTS = re.compile(r"\b(?:author|byline|by-line|writer)\b", re.I)
 
 
@@ -764,7 +886,12 @@ def _find_canonical(page: PageMetadata, state: _Extraction) -> str:
     return canonical_url(state.url)
 
 
-def _find_language(page: PageMetadata, state: _Extraction) -> str | None:
+def _find_language(page: PageMetadata, state: _Extraction, text: str) -> str | None:
+    """The page's declared language, else the source's, else one read from ``text``.
+
+    The text overrides the source only when its script rules the source's language out (a
+    Thai page on a source configured as English): a script is certain, a word count is not.
+    """
     for origin, value in (
         ("html", page.lang),
         ("meta", page.meta.get("content-language", "")),
@@ -772,13 +899,107 @@ def _find_language(page: PageMetadata, state: _Extraction) -> str | None:
         ("og", page.meta.get("og:locale", "")),
     ):
         value = value.split(",")[0].strip().replace("_", "-")
-        if re.fullmatch(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*", value):
+        if LANGUAGE_TAG.fullmatch(value):
             state.found("language", origin)
             return value
-    if state.source and state.source.language:
+    detected, by_script = detect_language(text)
+    configured = state.source.language if state.source else None
+    if configured and not (by_script and detected and detected != configured.split("-")[0].lower()):
         state.found("language", "source")
-        return state.source.language
-    return None
+        return configured
+    if detected:
+        state.found("language", "text")
+    return detected
+
+
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
+LANGUAGE_SAMPLE_CHARS = 3000
+# Scripts that (nearly) name their language; the first with a clear share of letters wins.
+SCRIPT_LANGUAGES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("th", re.compile(r"[\u0e00-\u0e7f]")),
+    ("ja", re.compile(r"[\u3040-\u30ff]")),  # kana: Japanese even among many kanji
+    ("ko", re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")),
+    ("zh", re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")),
+    ("ru", re.compile(r"[\u0400-\u04ff]")),
+    ("ar", re.compile(r"[\u0600-\u06ff\u0750-\u077f]")),
+    ("he", re.compile(r"[\u0590-\u05ff]")),
+    ("el", re.compile(r"[\u0370-\u03ff]")),
+    ("hi", re.compile(r"[\u0900-\u097f]")),
+    ("bn", re.compile(r"[\u0980-\u09ff]")),
+    ("ta", re.compile(r"[\u0b80-\u0bff]")),
+    ("lo", re.compile(r"[\u0e80-\u0eff]")),
+    ("km", re.compile(r"[\u1780-\u17ff]")),
+    ("my", re.compile(r"[\u1000-\u109f]")),
+    ("ka", re.compile(r"[\u10a0-\u10ff]")),
+    ("hy", re.compile(r"[\u0530-\u058f]")),
+)
+# Letters that tell a language apart from the script's default one.
+SCRIPT_VARIANTS: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
+    "ru": (("uk", re.compile(r"[іїєґІЇЄҐ]")),),
+    "ar": (("fa", re.compile(r"[پچژگی]")),),
+}
+# Frequent function words that are distinctive for one language among the Latin-script
+# languages the extractor knows (the month tables in tasks.dates cover the same set).
+STOPWORDS: dict[str, frozenset[str]] = {
+    language: frozenset(words.split())
+    for language, words in {
+        "en": "the and of to is that with for was are this have from by which were has been",
+        "fr": "le les des et est une du pour qui dans pas sur au avec ce sont aux cette été",
+        "de": "der die und das ist nicht mit den ein eine von sich auf für dem auch wird werden",
+        "es": "el los las y al más pero fue sus muy también desde entre hay",
+        "pt": "os do um uma com não é foi ao seu sua pelo pela também são nos uma",
+        "it": "gli della che per non sono è nel alla delle anche più questo degli nella dei",
+        "nl": "het een van dat niet op te met voor zijn ook maar wordt bij naar heeft",
+        "id": "yang ini itu dengan untuk dari dalam tidak akan pada juga adalah oleh sebagai",
+    }.items()
+}
+LATIN_LETTERS = re.compile(r"[a-zA-Z\u00c0-\u024f]")
+# The sets are disjoint: each word votes for one language.
+STOPWORD_LANGUAGE = {word: language for language, words in STOPWORDS.items() for word in words}
+WORDS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+
+
+def detect_language(text: str) -> tuple[str | None, bool]:
+    """A language code read from ``text`` and whether the script alone decided it.
+
+    Cheap by design (a few regex passes over the first few thousand characters): the script
+    names the language for Thai, CJK, Cyrillic, Arabic and the like; Latin-script text is
+    told apart by function words, and stays undecided (None) when they are too few or tie.
+    """
+    sample = text[:LANGUAGE_SAMPLE_CHARS]
+    letters = sum(1 for char in sample if char.isalpha())
+    if letters < 20:
+        return None, False
+    latin = len(LATIN_LETTERS.findall(sample))
+    for language, pattern in () if latin > 0.9 * letters else SCRIPT_LANGUAGES:
+        count = len(pattern.findall(sample))
+        # Japanese writes mostly kanji: a modest share of kana is enough.
+        needed = 0.05 if language == "ja" else 0.3
+        if count >= needed * letters and count > latin * (0.1 if language == "ja" else 1):
+            for variant, marker in SCRIPT_VARIANTS.get(language, ()):
+                if marker.search(sample):
+                    return variant, True
+            return language, True
+    if latin < 0.5 * letters:
+        return None, False
+    words = WORDS.findall(sample.lower())
+    votes = {language: 0 for language in STOPWORDS}
+    seen: dict[str, set[str]] = {language: set() for language in STOPWORDS}
+    for word in words:
+        voter = STOPWORD_LANGUAGE.get(word)
+        if voter is not None:
+            votes[voter] += 1
+            seen[voter].add(word)
+    ranked = sorted(votes, key=votes.__getitem__, reverse=True)
+    best, runner_up = ranked[0], ranked[1]
+    # Real prose uses many different function words, often; "Lorem ipsum … et … est" does not.
+    if (
+        len(seen[best]) >= 5
+        and votes[best] >= 0.05 * len(words)
+        and votes[best] >= 2 * votes[runner_up]
+    ):
+        return best, False
+    return None, False
 
 
 # --- the body -----------------------------------------------------------------------------------
@@ -851,14 +1072,16 @@ def _tag_weight(tag: Tag) -> float:
 def _is_unlikely(tag: Tag) -> bool:
     if tag.name in ("html", "body", "a", "article", "main"):
         return False
+    if tag.attrs and _attr(tag, "itemprop") == "articleBody":
+        return False  # the page says so; its id may still say "share-buttons-parent"
     role = _attr(tag, "role").lower()
     if role in UNLIKELY_ROLES:
         return True
     if tag.name in NON_CONTENT_TAGS:
         return True
     hints = _hints(tag)
-    return bool(hints) and bool(UNLIKELY_HINTS.search(hints)) and not MAYBE_CONTENT_HINTS.search(
-        hints
+    return (
+        bool(hints) and bool(UNLIKELY_HINTS.search(hints)) and not MAYBE_CONTENT_HINTS.search(hints)
     )
 
 
@@ -868,9 +1091,7 @@ def _unlikely_subtrees(root: Tag) -> set[int]:
     for tag in root.find_all(True):
         inherited = tag.parent is not None and id(tag.parent) in blocked
         # Readability's exception: layout tables and code listings are never "unlikely".
-        if inherited or (
-            _is_unlikely(tag) and tag.find_parent(("table", "code", "pre")) is None
-        ):
+        if inherited or (_is_unlikely(tag) and tag.find_parent(("table", "code", "pre")) is None):
             blocked.add(id(tag))
     return blocked
 
@@ -881,7 +1102,44 @@ class _Candidate:
     score: float
 
 
-def _score_candidates(root: Tag, blocked: set[int]) -> list[_Candidate]:
+def _text_lengths(root: Tag) -> tuple[dict[int, int], dict[int, int]]:
+    """Characters of text under every element of ``root`` (by id) and how many are link text.
+
+    One walk, children summed into parents, so scoring never calls get_text on a big subtree
+    once per candidate. Lengths count each string with whitespace collapsed plus one
+    separator: close to ``len(_text(tag))``, which is all a density needs.
+    """
+    total: dict[int, int] = {}
+    linked: dict[int, int] = {}
+    tags: list[Tag] = []
+    for node in root.descendants:
+        if isinstance(node, Tag):
+            tags.append(node)
+        elif isinstance(node, NavigableString) and not isinstance(node, SKIPPED_STRINGS):
+            length = len(" ".join(node.split()))
+            if length:
+                key = id(node.parent)
+                total[key] = total.get(key, 0) + length + 1
+    for tag in reversed(tags):
+        key = id(tag)
+        length = total.get(key, 0)
+        if not length:
+            continue
+        in_links = length if tag.name == "a" else linked.get(key, 0)
+        if in_links:
+            linked[key] = in_links
+        parent = tag.parent
+        if parent is not None:
+            parent_key = id(parent)
+            total[parent_key] = total.get(parent_key, 0) + length
+            if in_links:
+                linked[parent_key] = linked.get(parent_key, 0) + in_links
+    return total, linked
+
+
+def _score_candidates(
+    root: Tag, blocked: set[int], lengths: tuple[dict[int, int], dict[int, int]]
+) -> list[_Candidate]:
     """Readability's scoring: paragraphs give points to up to five ancestors."""
     candidates: dict[int, _Candidate] = {}
     for tag in root.find_all(True):
@@ -895,8 +1153,11 @@ def _score_candidates(root: Tag, blocked: set[int]) -> list[_Candidate]:
         elif name in ("div", "section", "article", "span", "font", "center"):
             # Text written straight into a container (no <p>) counts as its paragraph.
             text = normalize_text(
-                " ".join(str(s) for s in tag.children if isinstance(s, NavigableString)
-                         and not isinstance(s, Comment))
+                " ".join(
+                    str(s)
+                    for s in tag.children
+                    if isinstance(s, NavigableString) and not isinstance(s, Comment)
+                )
             )
             if name in ("span", "font"):
                 continue
@@ -918,10 +1179,12 @@ def _score_candidates(root: Tag, blocked: set[int]) -> list[_Candidate]:
                 candidates[id(ancestor)] = candidate
             divider = 1 if level == 0 else 2 if level == 1 else level * 3
             candidate.score += score / divider
+    total, linked = lengths
     scored = []
     for candidate in candidates.values():
-        length = len(_text(candidate.tag))
-        candidate.score *= 1 - _link_density(candidate.tag, length)
+        length = total.get(id(candidate.tag), 0)
+        if length:
+            candidate.score *= 1 - min(1.0, linked.get(id(candidate.tag), 0) / length)
         scored.append(candidate)
     scored.sort(key=lambda c: c.score, reverse=True)
     return scored
@@ -992,6 +1255,44 @@ def _gather_siblings(container: Tag, scored: list[_Candidate]) -> list[Tag]:
     return parts
 
 
+def _inside(tag: Tag, ancestor: Tag) -> bool:
+    return any(parent is ancestor for parent in tag.parents)
+
+
+def _add_split_sections(
+    parts: list[Tag], scored: list[_Candidate], blocked: set[int], page: PageMetadata
+) -> list[Tag]:
+    """The other pieces of an article its template cut apart, in document order.
+
+    Sites split a long article into several containers of the same tag and class around a
+    figure, a pull quote or an ad (``div.post-content`` … ``div.post-content``), not always as
+    siblings. A scored container that looks exactly like the best one or a chosen part and
+    lies outside the parts joins them.
+    """
+    top = scored[0]
+    signatures = {
+        (tag.name, _attr(tag, "class")) for tag in (top.tag, *parts) if _attr(tag, "class")
+    }
+    if not signatures:
+        return parts
+    threshold = max(10.0, top.score * 0.1)
+    chosen = list(parts)
+    for candidate in scored[1:]:
+        if candidate.score < threshold:
+            break
+        tag = candidate.tag
+        if (tag.name, _attr(tag, "class")) not in signatures or id(tag) in blocked:
+            continue
+        if any(tag is part or _inside(part, tag) or _inside(tag, part) for part in chosen):
+            continue
+        chosen.append(tag)
+    if len(chosen) == len(parts):
+        return parts
+    order = {id(tag): index for index, tag in enumerate(page.all_tags)}
+    chosen.sort(key=lambda tag: order.get(id(tag), 0))
+    return chosen
+
+
 def _clean_conditionally(tag: Tag) -> bool:
     """Readability's test for a container inside the article that is probably not content."""
     weight = _class_weight(tag)
@@ -1020,9 +1321,13 @@ def _clean_conditionally(tag: Tag) -> bool:
     has_headings = any(name in counts for name in HEADING_TAGS)
     headings = sum(len(_text(h)) for h in tag.find_all(HEADING_TAGS)) if has_headings else 0
     heading_density = headings / len(text) if text else 0.0
-    if not is_list and heading_density < 0.9 and len(text) < 25 and (
-        images == 0 or images > 2
-    ) and density > 0:
+    if (
+        not is_list
+        and heading_density < 0.9
+        and len(text) < 25
+        and (images == 0 or images > 2)
+        and density > 0
+    ):
         return True
     if weight < 25 and density > (0.5 if is_list else 0.2) and len(text) < 2000:
         return True
@@ -1037,16 +1342,21 @@ def _clean_body(parts: list[Tag], blocked: set[int]) -> None:
         for tag in part.find_all(True):
             if tag.parent is None:
                 continue  # inside something already removed
-            if id(tag) in blocked and (
-                tag.find_parent(("table", "code", "pre")) is None
-            ) and tag.name not in ("a", "span", "b", "i", "em", "strong"):
+            if (
+                id(tag) in blocked
+                and (tag.find_parent(("table", "code", "pre")) is None)
+                and tag.name not in ("a", "span", "b", "i", "em", "strong")
+            ):
                 tag.decompose()
         for tag in part.find_all(("p", "div", "span", "section", "header", "time", "small")):
             if tag.parent is not None and _is_article_furniture(tag):
                 tag.decompose()
         # Bottom-up so inner junk goes first and outer containers are judged on what remains.
-        for tag in reversed(part.find_all(("div", "section", "ul", "ol", "table", "form", "aside",
-                                           "header", "dl", "figure"))):
+        for tag in reversed(
+            part.find_all(
+                ("div", "section", "ul", "ol", "table", "form", "aside", "header", "dl", "figure")
+            )
+        ):
             if tag.parent is None:
                 continue
             if tag.name == "figure" and tag.find("img") is not None:
@@ -1082,13 +1392,15 @@ def _drop_trailing_boilerplate(part: Tag) -> None:
     for heading in part.find_all((*HEADING_TAGS, "p", "div", "strong")):
         if heading.parent is None:
             continue
-        text = _text(heading)
-        if not text or len(text) > 40 or not BOILERPLATE_HEADING.match(text):
+        text = _short_text(heading, 40)
+        if not text or not BOILERPLATE_HEADING.match(text):
             continue
         following = heading.find_next_sibling()
-        if following is not None and following.name in ("ul", "ol") and _link_density(
-            following, len(_text(following))
-        ) > 0.5:
+        if (
+            following is not None
+            and following.name in ("ul", "ol")
+            and _link_density(following, len(_text(following))) > 0.5
+        ):
             following.decompose()
             heading.decompose()
 
@@ -1210,12 +1522,14 @@ def _body_parts(
         state.found("content_html", "heuristic")
         return [root], set()
     blocked = _unlikely_subtrees(root)
+    lengths = _text_lengths(root)
     for attempt_blocked in (blocked, set[int]()):
-        scored = _score_candidates(root, attempt_blocked)
+        scored = _score_candidates(root, attempt_blocked, lengths)
         container = _pick_container(scored)
         if container is None:
             continue
         parts = _gather_siblings(container, scored)
+        parts = _add_split_sections(parts, scored, attempt_blocked, page)
         kept = _kept_text_length(parts, attempt_blocked)
         marked = _marked_article_body(page, attempt_blocked, kept)
         if marked is not None:
@@ -1325,7 +1639,6 @@ def _analyze(
     image = _find_image(soup, page, state)
     tags = _find_tags(soup, page, state)
     canonical = _find_canonical(page, state)
-    language = _find_language(page, state)
     rules = source.article if source else None
     attribution: str | None = None
     if rules and rules.attribution:
@@ -1354,7 +1667,10 @@ def _analyze(
                 block_prints.append(key)
 
     parts, blocked = _body_parts(soup, page, state)
-    if state.provenance.get("content_html") == "heuristic" and page.max_depth <= MAX_SCORED_DEPTH:
+    if (
+        state.provenance.get("content_html") in ("heuristic", "microdata")
+        and page.max_depth <= MAX_SCORED_DEPTH
+    ):
         _clean_body(parts, blocked)
     _remove_title_repeat(parts, title)
     if attribution is None:
@@ -1377,6 +1693,7 @@ def _analyze(
     text = "\n\n".join(paragraphs)
     if not title and not text:
         raise ParseError("page has no title and no article text", "no_content", source_id, url)
+    language = _find_language(page, state, f"{title}\n{text}")
 
     if not summary:
         for key in DESCRIPTION_META:
@@ -1440,9 +1757,12 @@ SOCIAL_HOSTS = re.compile(
     r"|line|telegram|t)\.(?:com|me|me/|ly|net)$",
     re.I,
 )
-NEXT_TEXT = re.compile(r"^(?:next(?:\s+page)?|older(?:\s+(?:posts|entries))?|more|›|»|>|>>|→"
-                       r"|next\s*[›»>→]|ถัดไป|หน้าถัดไป|suivant|weiter|siguiente|próxima"
-                       r"|successivo|volgende|selanjutnya)$", re.I)
+NEXT_TEXT = re.compile(
+    r"^(?:next(?:\s+page)?|older(?:\s+(?:posts|entries))?|more|›|»|>|>>|→"
+    r"|next\s*[›»>→]|ถัดไป|หน้าถัดไป|suivant|weiter|siguiente|próxima"
+    r"|successivo|volgende|selanjutnya)$",
+    re.I,
+)
 PAGINATION_HINTS = re.compile(r"pag(?:e|ing|ination)|pager|nav-links|next", re.I)
 
 
@@ -1464,8 +1784,8 @@ def _structure_signature(anchor: Tag) -> str:
     for ancestor in [anchor, *islice(anchor.parents, 5)]:
         if not isinstance(ancestor, Tag) or ancestor.name == "[document]":
             break
-        classes = ancestor.get("class")
-        first_class = classes[0] if isinstance(classes, list) and classes else ""
+        classes = _attr(ancestor, "class").split()
+        first_class = classes[0] if classes else ""
         path.append(f"{ancestor.name}.{first_class}")
     return "/".join(path)
 
@@ -1528,7 +1848,8 @@ def extract_links(html: bytes | str, url: str, source: Source | None = None) -> 
     for tag in soup.find_all(("nav", "header", "footer", "script", "style")):
         tag.decompose()
     candidates = [
-        (anchor, href) for anchor, href in _link_candidates(soup, url)
+        (anchor, href)
+        for anchor, href in _link_candidates(soup, url)
         if _looks_like_article_url(href, url) and not _is_in_navigation(anchor)
     ]
     # Group anchors by where they sit; the groups of repeated, headline-like links are the list.
@@ -1559,8 +1880,12 @@ def _is_in_navigation(anchor: Tag) -> bool:
         if role in ("navigation", "menu", "menubar"):
             return True
         hints = _hints(ancestor)
-        if hints and re.search(r"\b(?:menu|nav|navbar|breadcrumbs?|footer|header|social|share"
-                               r"|pag(?:er|ination)|tags?)\b", hints.replace("_", "-"), re.I):
+        if hints and re.search(
+            r"\b(?:menu|nav|navbar|breadcrumbs?|footer|header|social|share"
+            r"|pag(?:er|ination)|tags?)\b",
+            hints.replace("_", "-"),
+            re.I,
+        ):
             return True
     return False
 
@@ -1607,4 +1932,3 @@ __all__ = [
     "find_next_page",
     "parse_html",
 ]
-

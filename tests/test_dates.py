@@ -64,10 +64,18 @@ def test_absolute_dates(text: str, expected: str | None) -> None:
 @pytest.mark.parametrize(
     ("full", "short", "month"),
     [
-        ("มกราคม", "ม.ค.", 1), ("กุมภาพันธ์", "ก.พ.", 2), ("มีนาคม", "มี.ค.", 3),
-        ("เมษายน", "เม.ย.", 4), ("พฤษภาคม", "พ.ค.", 5), ("มิถุนายน", "มิ.ย.", 6),
-        ("กรกฎาคม", "ก.ค.", 7), ("สิงหาคม", "ส.ค.", 8), ("กันยายน", "ก.ย.", 9),
-        ("ตุลาคม", "ต.ค.", 10), ("พฤศจิกายน", "พ.ย.", 11), ("ธันวาคม", "ธ.ค.", 12),
+        ("มกราคม", "ม.ค.", 1),
+        ("กุมภาพันธ์", "ก.พ.", 2),
+        ("มีนาคม", "มี.ค.", 3),
+        ("เมษายน", "เม.ย.", 4),
+        ("พฤษภาคม", "พ.ค.", 5),
+        ("มิถุนายน", "มิ.ย.", 6),
+        ("กรกฎาคม", "ก.ค.", 7),
+        ("สิงหาคม", "ส.ค.", 8),
+        ("กันยายน", "ก.ย.", 9),
+        ("ตุลาคม", "ต.ค.", 10),
+        ("พฤศจิกายน", "พ.ย.", 11),
+        ("ธันวาคม", "ธ.ค.", 12),
     ],
 )
 def test_every_thai_month(full: str, short: str, month: int) -> None:
@@ -136,6 +144,9 @@ def test_relative_dates(text: str, delta: timedelta) -> None:
         "© 2023",
         "Copyright © 2023 Iron & Steel Institute of Thailand",
         "(c) 2019-2023 Example Media",
+        "Copyright © 2019–2023 Example Media",
+        "© Copyright 2023 Example Media",
+        "(C) 2023 Example Media. All rights reserved.",
         "2023",
         "September 2023",
         "Related News",
@@ -154,6 +165,13 @@ def test_future_dates_are_rejected_beyond_a_day_of_skew() -> None:
     assert parse_date("25 September 2023", now=NOW) is None
     assert parse_date("2030-01-01T00:00:00Z", now=NOW) is None
     assert parse_date("14 ก.ย. 2567", now=NOW) is None  # 2024
+
+
+def test_a_date_within_the_skew_is_read_as_now_never_in_the_future() -> None:
+    assert parse_date("21 September 2023", now=NOW) == NOW
+    assert parse_date("2023-09-20T18:00:00Z", now=NOW) == NOW
+    assert parse_date("2023-09-20T11:00:00Z", now=NOW) == datetime(2023, 9, 20, 11, tzinfo=UTC)
+    assert date_from_url("https://x.org/2023/09/21/story", now=NOW) == NOW
 
 
 def test_copyright_next_to_a_real_date() -> None:

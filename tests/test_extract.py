@@ -16,7 +16,13 @@ import pytest
 
 from config.sources import Source
 from tasks.errors import ParseError
-from tasks.extract import analyze_article, block_fingerprint, extract_article, parse_html
+from tasks.extract import (
+    analyze_article,
+    block_fingerprint,
+    detect_language,
+    extract_article,
+    parse_html,
+)
 from tests.fixture_site import DISCLAIMER, article_html
 
 PAGES = Path(__file__).parent / "data" / "pages"
@@ -212,3 +218,134 @@ def test_hostile_input_gives_article_or_no_content(html: bytes | str) -> None:
         assert article.title or article.text
         assert "<script" not in article.content_html
         assert "javascript:" not in article.content_html
+
+
+def test_marked_article_body_is_cleaned_and_its_gallery_dropped() -> None:
+    paragraph = "<p>Steel demand in the region held up through the quarter, analysts said.</p>"
+    gallery = "".join(
+        f"<li><h2>{n}/20 Photo of the day</h2><p>A caption that runs for a while, {n}.</p></li>"
+        for n in range(1, 21)
+    )
+    html = (
+        "<html><body><article><h1>Demand holds up in the region</h1>"
+        '<div itemprop="articleBody" id="share-buttons-parent">'
+        + paragraph * 8
+        + f'<div class="inline-gallery"><ul class="slides">{gallery}</ul></div>'
+        + paragraph * 2
+        + "</div></article></body></html>"
+    )
+    article = extract_article(html, "https://example.com/news/demand")
+    assert article.provenance["content_html"] == "microdata"
+    assert "Steel demand in the region" in article.text
+    assert "Photo of the day" not in article.text
+
+
+ENGLISH = (
+    "The mills restarted on Monday and the port was open again, officials said. Most of the"
+    " damage has been repaired by crews from the grid, which is expected to finish this week. "
+) * 4
+THAI = "โรงงานเหล็กในภาคตะวันออกกลับมาเดินเครื่องอีกครั้งหลังน้ำท่วม ผู้ประกอบการกล่าว " * 8
+
+
+def _page(text: str, lang: str = "") -> str:
+    attribute = f' lang="{lang}"' if lang else ""
+    return f"<html{attribute}><body><h1>Headline</h1><p>{text}</p></body></html>"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (ENGLISH, "en"),
+        (THAI, "th"),
+        (
+            "Les usines ont redémarré lundi et le port est de nouveau ouvert, selon les autorités"
+            " qui ont visité le site avec les responsables des entreprises. " * 4,
+            "fr",
+        ),
+        (
+            "Die Werke sind am Montag wieder angelaufen und der Hafen ist wieder offen, sagten"
+            " die Behörden, die auch mit den Betreibern sprachen. " * 4,
+            "de",
+        ),
+        ("製鉄所は月曜日に操業を再開し、港も再び開かれたと当局者は述べた。" * 4, "ja"),
+        ("钢厂周一恢复生产，港口也重新开放，官员表示。" * 6, "zh"),
+        ("제철소가 월요일에 가동을 재개했고 항구도 다시 열렸다고 관계자들이 말했다. " * 4, "ko"),
+        (
+            "Заводы возобновили работу в понедельник, порт снова открыт, сообщили чиновники. " * 4,
+            "ru",
+        ),
+        (
+            "Заводи відновили роботу в понеділок, порт знову відкритий, повідомили урядовці. " * 4,
+            "uk",
+        ),
+        ("استأنفت مصانع الصلب العمل يوم الاثنين وأعيد فتح الميناء، بحسب المسؤولين. " * 4, "ar"),
+        (
+            "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor"
+            " incididunt ut labore et dolore magna aliqua est. " * 4,
+            None,
+        ),
+    ],
+)
+def test_language_is_read_from_the_text_when_the_page_declares_none(
+    text: str, expected: str | None
+) -> None:
+    article = extract_article(_page(text), "https://example.com/a/1")
+    assert article.language == expected
+    if expected:
+        assert article.provenance["language"] == "text"
+
+
+def test_declared_language_wins_over_the_text() -> None:
+    article = extract_article(_page(THAI, lang="th-TH"), "https://example.com/a/1")
+    assert article.language == "th-TH"
+    assert article.provenance["language"] == "html"
+
+
+def test_script_overrides_a_source_language_it_rules_out() -> None:
+    source = Source(id="x", url="https://example.com/news", language="en")
+    thai = extract_article(_page(THAI), "https://example.com/a/1", source)
+    assert thai.language == "th"
+    assert thai.provenance["language"] == "text"
+    # Latin-script text is not certain enough to overrule the configuration.
+    french = "Les usines ont redémarré lundi et le port est de nouveau ouvert. " * 8
+    assert extract_article(_page(french), "https://example.com/a/2", source).language == "en"
+
+
+def test_language_detection_is_cheap_on_long_pages() -> None:
+    language, by_script = detect_language(ENGLISH * 500)
+    assert (language, by_script) == ("en", False)
+    assert detect_language("") == (None, False)
+    assert detect_language("12 34 56 !!") == (None, False)
+
+
+def test_title_follows_the_h1_not_the_site_suffixed_metadata() -> None:
+    html = (
+        "<html><head><title>Steel exports rise | Metals Weekly</title>"
+        '<meta property="og:title" content="Steel exports rise | Metals Weekly"></head>'
+        "<body><h1>Steel exports rise</h1><p>"
+        + "Exports rose again, traders said. " * 20
+        + "</p></body></html>"
+    )
+    article = extract_article(html, "https://example.com/a/1")
+    assert article.title == "Steel exports rise"
+    assert article.provenance["title"] == "h1"
+
+
+def test_footer_copyright_year_is_never_the_publication_date() -> None:
+    html = (
+        "<html><body><h1>A headline here</h1><p>" + "Some text, more text. " * 20 + "</p>"
+        '<footer><p class="copyright-date">Copyright © 2019–2023 Example Media</p></footer>'
+        "</body></html>"
+    )
+    article = extract_article(html, "https://example.com/story/abc", fetched_at=FETCHED_AT)
+    assert article.published is None
+
+
+def test_published_date_is_never_after_the_fetch() -> None:
+    html = (
+        '<html><head><meta property="article:published_time" content="2023-09-20T18:00:00Z">'
+        "</head><body><h1>A headline here</h1><p>" + "Some text, more text. " * 20 + "</p>"
+        "</body></html>"
+    )
+    article = extract_article(html, "https://example.com/story/abc", fetched_at=FETCHED_AT)
+    assert article.published == FETCHED_AT

@@ -225,8 +225,10 @@ def main() -> None:
         ("newswire", run_newswire)
     ]
     if not args.newswire_only:
-        for label, factory in (("trafilatura", trafilatura_runner),
-                               ("readability-lxml", readability_runner)):
+        for label, factory in (
+            ("trafilatura", trafilatura_runner),
+            ("readability-lxml", readability_runner),
+        ):
             runner = factory()
             if runner is None:
                 print(f"({label} not installed: skipped)")
@@ -240,8 +242,10 @@ def main() -> None:
 
     dated = sum(1 for case in cases if case.published is not None)
     print(f"\n{len(cases)} cases from {args.directory} ({dated} with a publishedTime)\n")
-    header = (f"{'extractor':<18} {'precision':>9} {'recall':>7} {'F1':>7} {'title':>7}"
-              f" {'date':>7} {'median ms':>10} {'mean ms':>8}")
+    header = (
+        f"{'extractor':<18} {'precision':>9} {'recall':>7} {'F1':>7} {'title':>7}"
+        f" {'date':>7} {'median ms':>10} {'mean ms':>8}"
+    )
     print(header)
     print("-" * len(header))
     for label, scores in results.items():
@@ -257,11 +261,14 @@ def main() -> None:
         order = sorted(range(len(cases)), key=lambda i: ours.f1[i])
         for index in order[: args.worst]:
             others = " ".join(
-                f"{label}={scores.f1[index]:.2f}" for label, scores in results.items()
+                f"{label}={scores.f1[index]:.2f}"
+                for label, scores in results.items()
                 if label != "newswire"
             )
-            print(f"  {cases[index].name:<40} {ours.f1[index]:.2f}"
-                  f" ({ours.precision[index]:.2f}/{ours.recall[index]:.2f}) {others}")
+            print(
+                f"  {cases[index].name:<40} {ours.f1[index]:.2f}"
+                f" ({ours.precision[index]:.2f}/{ours.recall[index]:.2f}) {others}"
+            )
 
 
 if __name__ == "__main__":
