@@ -84,10 +84,12 @@ def remember_listing(redis: Redis, settings: Settings, result: ListingResult) ->
     """Store the listing's validators and links; call after the new links were queued."""
     if result.validators is not None:
         keys = Keys(settings.key_prefix)
-        store.save_validators(redis, keys, result.validators, settings.retention_seconds)
+        pipe = redis.pipeline()
+        store.save_validators(pipe, keys, result.validators, settings.retention_seconds)
         store.save_listing_links(
-            redis, keys, result.source_id, result.links, settings.retention_seconds
+            pipe, keys, result.source_id, result.links, settings.retention_seconds
         )
+        pipe.execute()
 
 
 def links_from_feed(content: bytes, base_url: str) -> list[str]:
@@ -201,10 +203,12 @@ def ingest_article(
         page_validators = store.Validators(
             url, page.etag, page.last_modified, hashlib.sha256(page.content).hexdigest()
         )
+        pipe = redis.pipeline(transaction=False)
         store.save_validators(
-            redis, Keys(settings.key_prefix), page_validators, settings.retention_seconds
+            pipe, Keys(settings.key_prefix), page_validators, settings.retention_seconds
         )
-        refresh.schedule(redis, settings, source.id, url, now.timestamp())
+        refresh.schedule(pipe, settings, source.id, url, now.timestamp())
+        pipe.execute()
     log.info(
         "article.done source=%s url=%s outcome=%s id=%s ms=%d",
         source.id,
@@ -231,12 +235,14 @@ def refresh_article(
     if page.not_modified:
         return "not_modified"
     content_hash = hashlib.sha256(page.content).hexdigest()
+    pipe = redis.pipeline()
     store.save_validators(
-        redis,
+        pipe,
         keys,
         store.Validators(url, page.etag, page.last_modified, content_hash),
         settings.retention_seconds,
     )
+    pipe.execute()
     if content_hash == digest:
         return "not_modified"
     boilerplate = load_boilerplate(redis, settings.key_prefix, source.id)

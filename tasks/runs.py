@@ -72,6 +72,43 @@ def finish(
     pipe.execute()
 
 
+@dataclass(frozen=True)
+class Finished:
+    """One finished work item of a run: what to count, and the failure if any."""
+
+    item: str
+    counter: str
+    error: dict[str, str | None] | None = None
+
+
+# Removes each item from the pending set and counts it only if this call removed it, so a
+# redelivered batch is never counted twice. One round trip for a whole batch.
+_FINISH_MANY = f"""
+for i = 1, #ARGV, 3 do
+  if redis.call('SREM', KEYS[1], ARGV[i]) == 1 then
+    redis.call('HINCRBY', KEYS[2], ARGV[i + 1], 1)
+    if ARGV[i + 2] ~= '' then
+      redis.call('RPUSH', KEYS[3], ARGV[i + 2])
+      redis.call('EXPIRE', KEYS[3], {RUN_TTL_SECONDS})
+    end
+  end
+end
+return 1
+"""
+
+
+def finish_many(redis: Redis, keys: Keys, run_id: str, finished: list[Finished]) -> None:
+    if not finished:
+        return
+    args: list[str] = []
+    for done in finished:
+        args += [done.item, done.counter, json.dumps(done.error) if done.error else ""]
+    redis.register_script(_FINISH_MANY)(
+        keys=[keys.run_pending(run_id), keys.run(run_id), keys.run(run_id) + ":errors"],
+        args=args,
+    )
+
+
 def progress(redis: Redis, keys: Keys, run_id: str) -> RunProgress:
     pipe = redis.pipeline(transaction=False)
     pipe.hgetall(keys.run(run_id))

@@ -194,9 +194,9 @@ class Validators:
     content_hash: str
 
 
-def save_validators(redis: Redis, keys: Keys, validators: Validators, ttl_seconds: int) -> None:
+def save_validators(pipe: Redis, keys: Keys, validators: Validators, ttl_seconds: int) -> None:
+    """Queue the writes on ``pipe`` (a pipeline), so callers batch them with their own."""
     key = keys.http_cache(validators.url)
-    pipe = redis.pipeline()
     pipe.delete(key)
     pipe.hset(
         key,
@@ -207,4 +207,3 @@ def save_validators(redis: Redis, keys: Keys, validators: Validators, ttl_second
         },
     )
     pipe.expire(key, ttl_seconds)
-    pipe.execute()

@@ -22,7 +22,7 @@ from redis import Redis
 
 from config.settings import Settings
 from config.sources import Source, Webhook, is_cron
-from tasks import health, metrics, pipeline, refresh, runs, websub
+from tasks import health, metrics, pipeline, refresh, runs, store, websub
 from tasks.errors import FetchError, NewswireError, ParseError
 from tasks.feedbuild import rebuild_feeds, take_dirty
 from tasks.fetch import Fetcher
@@ -39,6 +39,9 @@ REBUILD_DELAY_SECONDS = 1.0
 REBUILD_FLAG_TTL = 60
 # Deliveries of one unit of work before it is dead-lettered (see too_many_attempts).
 MAX_ATTEMPTS = 3
+# Article pages per task: amortizes broker and bookkeeping costs, small enough that a poll's
+# pages still spread over every worker process.
+ARTICLE_BATCH = 8
 WEBSUB_RETRIES = 6
 ATTEMPTS_TTL = 3600
 RETRY_TICK_SECONDS = 15
@@ -148,7 +151,7 @@ def configure(
         ],
         task_routes={
             "newswire.poll_source": {"queue": POLL_QUEUE},
-            "newswire.fetch_article": {"queue": ARTICLE_QUEUE},
+            "newswire.fetch_articles": {"queue": ARTICLE_QUEUE},
             "newswire.rebuild_feeds": {"queue": FEED_QUEUE},
             "newswire.refresh_article": {"queue": ARTICLE_QUEUE},
             "newswire.websub_ping": {"queue": FEED_QUEUE},
@@ -265,8 +268,10 @@ def poll_source_task(
         attempt_done(ctx, "poll_source", source_id)
     if run_id:
         runs.add_articles(ctx.redis, ctx.keys, run_id, result.new_links)
-    for url in result.new_links:
-        fetch_article_task.delay(source_id, url, run_id)
+    for start in range(0, len(result.new_links), ARTICLE_BATCH):
+        fetch_articles_task.delay(
+            source_id, result.new_links[start : start + ARTICLE_BATCH], run_id
+        )
     pipeline.remember_listing(ctx.redis, ctx.settings, result)
     count(ctx, "newswire_polls_total", source=source_id, outcome=result.outcome, reason="")
     health.record_success(
@@ -281,6 +286,7 @@ def poll_source_task(
         len(result.new_links),
         (time.perf_counter() - started) * 1000,
     )
+    metrics.flush(ctx.redis)
     if run_id:
         # Known links are not fetched again: they count as unchanged.
         known = len(result.links) - len(result.new_links)
@@ -312,6 +318,10 @@ def poll_failed(
         )
 
 
+def _attempts_key(ctx: Context, task: str, *args: str) -> str:
+    return f"{ctx.keys.prefix}attempts:{task}:{':'.join(args)}"
+
+
 def too_many_attempts(ctx: Context, task: str, *args: str) -> bool:
     """Count deliveries of one unit of work; True once it has been tried MAX_ATTEMPTS times.
 
@@ -319,9 +329,11 @@ def too_many_attempts(ctx: Context, task: str, *args: str) -> bool:
     delivered again and again. The counter survives the crash because it is in Redis; after the
     last attempt the work is dead-lettered and reported instead of being retried for ever.
     """
-    key = f"{ctx.keys.prefix}attempts:{task}:{':'.join(args)}"
-    attempts = int(ctx.redis.incr(key))
-    ctx.redis.expire(key, ATTEMPTS_TTL)
+    key = _attempts_key(ctx, task, *args)
+    pipe = ctx.redis.pipeline(transaction=False)
+    pipe.incr(key)
+    pipe.expire(key, ATTEMPTS_TTL)
+    attempts = int(pipe.execute()[0])
     if attempts <= MAX_ATTEMPTS:
         return False
     ctx.redis.rpush(
@@ -333,50 +345,71 @@ def too_many_attempts(ctx: Context, task: str, *args: str) -> bool:
 
 
 def attempt_done(ctx: Context, task: str, *args: str) -> None:
-    ctx.redis.delete(f"{ctx.keys.prefix}attempts:{task}:{':'.join(args)}")
+    ctx.redis.delete(_attempts_key(ctx, task, *args))
 
 
-@app.task(name="newswire.fetch_article")
-def fetch_article_task(source_id: str, url: str, run_id: str | None = None) -> None:
+@app.task(name="newswire.fetch_articles")
+def fetch_articles_task(source_id: str, urls: list[str], run_id: str | None = None) -> None:
+    """Fetch, extract and save a small batch of one source's new article pages.
+
+    A batch shares one broker message, one run-bookkeeping call and one rebuild request. Each
+    page is still claimed atomically on its own, and pages finished by an earlier delivery of
+    the same batch are skipped (their links are seen), so a redelivered batch is safe.
+    """
     ctx = context()
     source = ctx.sources.get(source_id)
-    item = f"article:{url}"
     if source is None:
-        log.error("article.unknown_source source=%s url=%s", source_id, url)
+        log.error("article.unknown_source source=%s urls=%d", source_id, len(urls))
         return
-    if too_many_attempts(ctx, "fetch_article", source_id, url):
+    todo = set(store.unknown_links(ctx.redis, ctx.keys, urls))
+    finished: list[runs.Finished] = []
+    changed = False
+    for url in urls:
+        if url not in todo:
+            finished.append(runs.Finished(f"article:{url}", "unchanged"))
+            continue
+        outcome, error = ingest_one(ctx, source, url)
+        count(ctx, "newswire_articles_total", source=source_id, outcome=outcome)
+        changed = changed or outcome in ("new", "updated")
+        detail = {**error.to_dict(), "scope": "article"} if error else None
+        finished.append(runs.Finished(f"article:{url}", outcome, detail))
+    if changed:
+        request_rebuild(ctx)
+    if run_id:
+        runs.finish_many(ctx.redis, ctx.keys, run_id, finished)
+    if todo:
+        ctx.redis.delete(*(_attempts_key(ctx, "fetch_article", source_id, url) for url in todo))
+    metrics.flush(ctx.redis)
+
+
+def ingest_one(ctx: Context, source: Source, url: str) -> tuple[str, NewswireError | None]:
+    """One article page: its outcome (new, updated, unchanged, duplicate, failed) and error."""
+    if too_many_attempts(ctx, "fetch_article", source.id, url):
         error = ParseError(
             f"dead-lettered after {MAX_ATTEMPTS} attempts that never finished",
             "internal",
-            source_id,
+            source.id,
             url,
         )
-        article_failed(ctx, source, url, run_id, error)
-        return
+        article_failed(ctx, source, url, error)
+        return "failed", error
     try:
         result = pipeline.ingest_article(ctx.fetcher, ctx.redis, ctx.settings, source, url)
     except NewswireError as error:
-        article_failed(ctx, source, url, run_id, error)
-        return
+        article_failed(ctx, source, url, error)
+        return "failed", error
     except Exception as exc:
         # A bug, not a bad page: keep the traceback, count it, never lose the run's bookkeeping.
-        log.exception("article.crashed source=%s url=%s", source_id, url)
-        article_failed(ctx, source, url, run_id, ParseError(repr(exc), "internal", source_id, url))
-        return
-    finally:
-        attempt_done(ctx, "fetch_article", source_id, url)
-    count(ctx, "newswire_articles_total", source=source_id, outcome=result.outcome)
-    if result.outcome in ("new", "updated"):
-        request_rebuild(ctx)
-    if run_id:
-        counter = "duplicate" if result.article.source_id != source_id else result.outcome
-        runs.finish(ctx.redis, ctx.keys, run_id, item, {counter: 1})
+        log.exception("article.crashed source=%s url=%s", source.id, url)
+        crash = ParseError(repr(exc), "internal", source.id, url)
+        article_failed(ctx, source, url, crash)
+        return "failed", crash
+    if result.article.source_id != source.id:
+        return "duplicate", None  # another source claimed this URL first
+    return result.outcome, None
 
 
-def article_failed(
-    ctx: Context, source: Source, url: str, run_id: str | None, error: NewswireError
-) -> None:
-    count(ctx, "newswire_articles_total", source=source.id, outcome="failed")
+def article_failed(ctx: Context, source: Source, url: str, error: NewswireError) -> None:
     health.record_article_failure(ctx.redis, ctx.settings, source, error)
     log.warning(
         "article.failed source=%s url=%s reason=%s error=%s",
@@ -387,15 +420,6 @@ def article_failed(
     )
     if not (isinstance(error, FetchError) and error.transient):
         pipeline.forget_failed_link(ctx.redis, ctx.settings, url)
-    if run_id:
-        runs.finish(
-            ctx.redis,
-            ctx.keys,
-            run_id,
-            f"article:{url}",
-            {"failed": 1},
-            {**error.to_dict(), "scope": "article"},
-        )
 
 
 @app.task(name="newswire.refresh_due")
@@ -465,6 +489,7 @@ def rebuild_feeds_task() -> None:
         log.info("feeds.rebuilt feeds=%s changed=%s", ",".join(names), ",".join(changed))
         if changed and ctx.settings.websub_hub:
             websub_ping_task.delay(changed)
+    metrics.flush(ctx.redis)
     # Clear the flag only after rendering; anything marked dirty meanwhile gets its own rebuild.
     ctx.redis.delete(ctx.keys.rebuild_scheduled)
     if ctx.redis.scard(ctx.keys.dirty_feeds):

@@ -21,7 +21,7 @@ What one run does, on one machine, and prints as one table:
    Throughput = articles / (first HTTP request seen by the site -> command exit), which includes
    the feed rebuild the command waits for; the command's own start-up is shown apart.
 4. **Stage split**: the worker's task functions (``poll_source_task.run``,
-   ``fetch_article_task.run``) run in this process for ``--sample-sources`` sources under their
+   ``fetch_articles_task.run``) run in this process for ``--sample-sources`` sources under their
    own prefix, with exclusive CPU timers (``time.thread_time``) and Redis round-trip counters
    around the functions the tasks call (fetch, decode, parse, extract, dedup/store, template
    learning, events, metrics, logging; the rest of the task body is "task shell"). Celery's own
@@ -840,24 +840,24 @@ def run_sample(
     assert isinstance(handler, logging.StreamHandler)
     handler.setStream(devnull)
 
-    queued: list[tuple[str, str, str | None]] = []
+    queued: list[tuple[str, list[str], str | None]] = []
     rebuilds: list[int] = []
 
     class Queue:
         @staticmethod
-        def delay(source_id: str, url: str, run_id: str | None = None) -> None:
-            queued.append((source_id, url, run_id))
+        def delay(source_id: str, urls: list[str], run_id: str | None = None) -> None:
+            queued.append((source_id, urls, run_id))
 
         @staticmethod
         def apply_async(*_args: Any, **_kwargs: Any) -> None:
             rebuilds.append(1)
 
     real_poll = celery_app.poll_source_task.run
-    real_fetch = celery_app.fetch_article_task.run
+    real_fetch = celery_app.fetch_articles_task.run
     real_rebuild = celery_app.rebuild_feeds_task.run
     wrap = stages.wrap
     targets: list[tuple[Any, str, Any]] = [
-        (celery_app, "fetch_article_task", Queue),
+        (celery_app, "fetch_articles_task", Queue),
         (celery_app, "rebuild_feeds_task", Queue),
         (fetch.Fetcher, "get", wrap("fetch", fetch.Fetcher.get)),
         (fetch, "decode_html", wrap("decode", fetch.decode_html)),
@@ -886,10 +886,10 @@ def run_sample(
             for source_id in source_ids:
                 with stages.stage("task shell"):
                     real_poll(source_id, run_id)
-            polled = len(queued)
-            for source_id, url, article_run in queued:
+            polled = sum(len(urls) for _source, urls, _run in queued)
+            for source_id, urls, article_run in queued:
                 with stages.stage("task shell"):
-                    real_fetch(source_id, url, article_run)
+                    real_fetch(source_id, urls, article_run)
         # One coalesced rebuild of every feed the sample made dirty, timed on its own.
         rebuild = Stages()
         client.stages = rebuild
