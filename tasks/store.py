@@ -17,7 +17,7 @@ from redis import Redis
 
 from config.settings import Settings
 from config.sources import Source
-from tasks import events
+from tasks import events, syndication
 from tasks.keys import Keys, text
 from tasks.models import Article
 from tasks.normalize import article_id, canonical_url
@@ -65,9 +65,19 @@ class SaveResult:
 def save_article(
     redis: Redis, settings: Settings, source: Source, article: Article, link_url: str | None = None
 ) -> SaveResult:
-    """Store a freshly extracted article: created, updated (content changed) or unchanged."""
+    """Store a freshly extracted article: created, updated (content changed) or unchanged.
+
+    A near-copy of a story another source published first (syndication) gets ``duplicate_of``:
+    it stays in its own source's feed but joins a combined feed (topics, ``all``) only where the
+    original is not listed already, so readers of combined feeds see the story once.
+    """
     keys = Keys(settings.key_prefix)
+    signature = syndication.signature(article.text)
+    original = syndication.find_original(redis, settings.key_prefix, article, signature)
     feeds = source.feed_names
+    if original is not None:
+        article = article.replace(duplicate_of=original)
+        feeds = _feeds_without(redis, keys, feeds, original, own=source.id)
     ttl = settings.retention_seconds
     seen_url = link_url or article.url
     created = redis.register_script(_CLAIM)(
@@ -90,11 +100,25 @@ def save_article(
         ],
     )
     if created[0] == 1:
+        syndication.index(redis, settings.key_prefix, article, ttl, signature)
         return SaveResult("new", article)
     old_fingerprint = str(text(created[1]))
     if old_fingerprint == article.fingerprint:
         return SaveResult("unchanged", article)
     return _update(redis, settings, keys, article, old_fingerprint)
+
+
+def _feeds_without(
+    redis: Redis, keys: Keys, feeds: tuple[str, ...], original: str, own: str
+) -> tuple[str, ...]:
+    """The source's own feed, plus the combined feeds that do not list ``original``."""
+    pipe = redis.pipeline(transaction=False)
+    for feed in feeds:
+        pipe.zscore(keys.feed_index(feed), original)
+    listed = pipe.execute()
+    return tuple(
+        feed for feed, score in zip(feeds, listed, strict=True) if feed == own or score is None
+    )
 
 
 def _update(

@@ -126,3 +126,44 @@ def test_event_envelope_is_cloudevents(redis: redis_lib.Redis, settings: Setting
     assert envelope["data"]["title"] == "Title 1"
     assert envelope["data"]["published"] == "2023-09-14T00:00:00+00:00"
     assert len(envelope["id"]) == 32
+
+
+SEED = (
+    "The 4th National Steel Green and Low Carbon Development Conference was held in Nanjing on "
+    "Sep 8, 2023. Delegates from the government, steel and related industry enterprises, and "
+    "industrial associations focused on the two major themes of ultra-low emissions and carbon "
+    "peaking and neutrality goals, exchanging and discussing on technological innovation and "
+    "policies. This meeting is guided by the China Iron and Steel Industry Association, hosted "
+    "by China Metallurgical News, and organized by Nanjing Steel United Co., Ltd. Zhang "
+    "Haideng, Deputy Director of the Raw Materials Industry Department of the Ministry of "
+    "Industry and Information Technology, expressed three opinions in his speech on promoting "
+    "green and low-carbon development of the steel industry."
+)
+
+
+def test_a_syndicated_copy_appears_once_in_combined_feeds(
+    redis: redis_lib.Redis, settings: Settings
+) -> None:
+    cisa, isit = parse_sources(
+        {
+            "sources": [
+                {"id": "cisa", "url": "https://cisa.example/news", "topics": ["steel"]},
+                {"id": "isit-news", "url": "https://example.org/en/news", "topics": ["steel"]},
+            ]
+        }
+    )
+    original = make_article(1, body=SEED).replace(
+        source_id="cisa",
+        url="https://cisa.example/news/1",
+        id=article_id("https://cisa.example/news/1"),
+    )
+    copy = make_article(2, body="การประชุม Nanjing. " + SEED + " Source : CISA")
+    assert store.save_article(redis, settings, cisa, original).outcome == "new"
+    saved = store.save_article(redis, settings, isit, copy)
+    assert saved.outcome == "new" and saved.article.duplicate_of == original.id
+    keys = Keys(settings.key_prefix)
+    assert [a.id for a in store.feed_articles(redis, keys, "isit-news", 10)] == [copy.id]
+    for combined in ("steel", "all"):
+        assert [a.id for a in store.feed_articles(redis, keys, combined, 10)] == [original.id]
+    created = [e.envelope for e in events.read_events(redis, settings.stream_key)]
+    assert created[1]["data"]["duplicate_of"] == original.id
