@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     # visibility timeout (a killed worker's tasks come back then), so it must be longer.
     task_time_limit: int = Field(default=300, ge=10)
     visibility_timeout: int = Field(default=1200, ge=15)
+    # Webhooks: first retry delay (the schedule 5 s, 30 s, 2 min, ... scales with it) and
+    # deliveries queued or running per subscriber.
+    webhook_backoff: float = Field(default=5.0, gt=0)
+    webhook_max_in_flight: int = Field(default=4, ge=1)
     # Refresh known articles for this long after first seen, to catch edits (0 disables).
     refresh_hours: float = Field(default=48, ge=0)
 

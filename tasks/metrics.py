@@ -21,6 +21,7 @@ HELP = {
     "newswire_fetch_bytes_total": "Bytes downloaded (decoded) by source",
     "newswire_fetch_seconds": "Fetch latency",
     "newswire_feed_build_seconds": "Feed rebuild time",
+    "newswire_webhook_deliveries_total": "Webhook delivery attempts by webhook and outcome",
 }
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

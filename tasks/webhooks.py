@@ -45,9 +45,8 @@ Design
     * **Prompt delivery.** Beat runs the dispatcher every 5 s; a delivery that frees a slot also
       dispatches its webhook at once, so a burst drains without waiting for ticks.
 
-Tuning knobs read from the environment until they move into Settings: ``NEWSWIRE_WEBHOOK_BACKOFF``
-(first retry delay in seconds, default 5; the schedule scales with it) and
-``NEWSWIRE_WEBHOOK_MAX_IN_FLIGHT`` (default 4).
+Tuning knobs are settings: ``NEWSWIRE_WEBHOOK_BACKOFF`` (first retry delay in seconds, default 5;
+the schedule scales with it) and ``NEWSWIRE_WEBHOOK_MAX_IN_FLIGHT`` (default 4).
 """
 
 from __future__ import annotations
@@ -57,7 +56,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import os
 import random
 import time
 from collections.abc import Mapping
@@ -97,7 +95,7 @@ Outcome = Literal["delivered", "retry", "parked", "dead", "filtered", "skipped"]
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
-    """How hard to try. Built once per process (``from_env``) and passed down."""
+    """How hard to try. Built once per process (``from_settings``) and passed down."""
 
     backoff: float = DEFAULT_BACKOFF  # first retry delay, seconds; the schedule scales with it
     max_in_flight: int = 4  # deliveries queued or running per webhook
@@ -108,15 +106,12 @@ class DeliveryPolicy:
     max_countdown: float = 300.0
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> DeliveryPolicy:
-        env = os.environ if environ is None else environ
-        backoff = float(env.get("NEWSWIRE_WEBHOOK_BACKOFF") or DEFAULT_BACKOFF)
-        in_flight = int(env.get("NEWSWIRE_WEBHOOK_MAX_IN_FLIGHT") or 4)
-        if backoff <= 0 or in_flight < 1:
-            raise ValueError(
-                "NEWSWIRE_WEBHOOK_BACKOFF must be > 0 and NEWSWIRE_WEBHOOK_MAX_IN_FLIGHT >= 1"
-            )
-        return cls(backoff=backoff, max_in_flight=in_flight)
+    def from_settings(cls, settings: Settings) -> DeliveryPolicy:
+        return cls(
+            backoff=settings.webhook_backoff,
+            max_in_flight=settings.webhook_max_in_flight,
+            lease_seconds=settings.visibility_timeout + 300.0,
+        )
 
     def retry_delay(
         self, failures: int, retry_after: float | None = None, rng: random.Random | None = None

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 import redis as redis_lib
 
-from config.settings import Settings
+from config.settings import Settings, load_settings
 from config.sources import Webhook, load_webhooks
 from tasks import events
 from tasks import webhooks as hooks
+from tasks.errors import ConfigError
 from tasks.fetch import Fetcher
 from tests.e2e_helpers import newswire_env, start, stop, wait_until, write_sources
 from tests.fixture_site import FixtureSite, news_site
@@ -141,12 +142,12 @@ def test_backoff_follows_the_schedule_with_jitter_and_is_capped() -> None:
         delay = policy.retry_delay(failures, rng=rng)
         assert step * 0.8 <= delay <= step * 1.2
     assert policy.retry_delay(1, retry_after=90, rng=rng) == 90  # the receiver asked for more
-    fast = hooks.DeliveryPolicy.from_env({"NEWSWIRE_WEBHOOK_BACKOFF": "0.5"})
+    fast = hooks.DeliveryPolicy.from_settings(load_settings(webhook_backoff=0.5))
     assert 0.4 <= fast.retry_delay(1, rng=rng) <= 0.6
     assert 2.4 <= fast.retry_delay(2, rng=rng) <= 3.6
-    assert hooks.DeliveryPolicy.from_env({}) == hooks.DeliveryPolicy()
-    with pytest.raises(ValueError):
-        hooks.DeliveryPolicy.from_env({"NEWSWIRE_WEBHOOK_MAX_IN_FLIGHT": "0"})
+    assert hooks.DeliveryPolicy.from_settings(load_settings()).max_in_flight == 4
+    with pytest.raises(ConfigError):
+        load_settings(webhook_max_in_flight=0)
 
 
 # --- a receiver on a real socket -----------------------------------------------------------------

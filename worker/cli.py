@@ -178,7 +178,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings, sources = _load(args)
     settings, client, close = _redis(settings)
-    server = serve(settings, sources, client)
+    server = serve(settings, sources, client, load_webhooks(_sources_path(args, settings)))
     host, port = server.server_address[:2]
     log.info("http.listening url=http://%s:%s/ public=%s", host, port, settings.public_url)
 
@@ -314,27 +314,17 @@ def _load_lenient(args: argparse.Namespace) -> tuple[Settings, list[Source]]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from tasks import events, health
+    from worker.status import status_report
 
     settings, sources = _load(args)
+    webhooks = load_webhooks(_sources_path(args, settings))
     settings, redis, close = _redis(settings)
     try:
-        rows = health.source_status(redis, settings, sources)
-        oldest = events.oldest_retained(redis, settings.stream_key)
+        report = status_report(redis, settings, sources, webhooks)
+        rows = report["sources"]
+        oldest = report["events"]["oldest_id"]
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "sources": rows,
-                        "events": {
-                            "stream": settings.stream_key,
-                            "oldest_id": oldest,
-                            "length": redis.xlen(settings.stream_key),
-                        },
-                    },
-                    indent=2,
-                )
-            )
+            print(json.dumps(report, indent=2))
             return 0
         columns = (
             "source_id",
@@ -365,6 +355,18 @@ def cmd_status(args: argparse.Namespace) -> int:
         for r in table:
             print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
         print(f"\nevents: {settings.stream_key} oldest retained id {oldest or '-'}")
+        for hook in report["webhooks"]:
+            error = hook.get("last_error") or {}
+            print(
+                f"webhook {hook['webhook_id']}: delivered={hook['delivered']}"
+                f" failed={hook['failed']} dead={hook['dead_lettered']} pending={hook['pending']}"
+                + (f" last_error={error.get('reason')}/{error.get('status')}" if error else "")
+            )
+        if report["dead_letters"]:
+            print(
+                f"dead-lettered tasks: {report['dead_letters']} (list {settings.key_prefix}"
+                "dead:tasks)"
+            )
         return 0
     finally:
         close()

@@ -20,12 +20,12 @@ from urllib.parse import urlsplit
 from redis import Redis, RedisError
 
 from config.settings import Settings
-from config.sources import Source
-from tasks import events, health
+from config.sources import Source, Webhook
 from tasks.feedbuild import FeedPlan, feed_plans, rebuild_feed
 from tasks.feeds import FORMATS, render_index_html, render_opml
 from tasks.keys import Keys, text
 from worker import metrics
+from worker.status import status_report
 
 log = logging.getLogger("newswire.http")
 
@@ -41,9 +41,11 @@ class FeedServer(ThreadingHTTPServer):
         sources: Sequence[Source],
         redis: Redis,
         address: tuple[str, int] | None = None,
+        webhooks: Sequence[Webhook] = (),
     ) -> None:
         self.settings = settings
         self.sources = list(sources)
+        self.webhooks = list(webhooks)
         self.redis = redis
         self.keys = Keys(settings.key_prefix)
         self.plans: dict[str, FeedPlan] = feed_plans(settings, sources)
@@ -145,14 +147,7 @@ class FeedHandler(BaseHTTPRequestHandler):
 
     def _status(self, head: bool) -> None:
         server = self.server
-        body = {
-            "sources": health.source_status(server.redis, server.settings, server.sources),
-            "events": {
-                "stream": server.settings.stream_key,
-                "length": server.redis.xlen(server.settings.stream_key),
-                "oldest_id": events.oldest_retained(server.redis, server.settings.stream_key),
-            },
-        }
+        body = status_report(server.redis, server.settings, server.sources, server.webhooks)
         self._send(200, json.dumps(body, indent=2).encode(), "application/json", head)
 
     def _error(self, status: int, message: str, head: bool) -> None:
@@ -189,6 +184,8 @@ class FeedHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-def serve(settings: Settings, sources: Sequence[Source], redis: Redis) -> FeedServer:
+def serve(
+    settings: Settings, sources: Sequence[Source], redis: Redis, webhooks: Sequence[Webhook] = ()
+) -> FeedServer:
     """Create the server (bound, not yet serving): call ``serve_forever()`` on it."""
-    return FeedServer(settings, sources, redis)
+    return FeedServer(settings, sources, redis, webhooks=webhooks)

@@ -31,7 +31,7 @@ log = logging.getLogger("newswire.webhooks")
 @cache
 def policy() -> hooks.DeliveryPolicy:
     """Read once per process, like the settings."""
-    return hooks.DeliveryPolicy.from_env()
+    return hooks.DeliveryPolicy.from_settings(context().settings)
 
 
 def _consume_webhook_queue(options: dict[str, Any], **_: Any) -> None:
