@@ -12,6 +12,7 @@ every request path so tests can assert what was (not) fetched.
 from __future__ import annotations
 
 import hashlib
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +43,64 @@ PARAGRAPHS = [
     " importance of green and low-carbon work, and continue to promote high-quality ultra-low"
     " emission transformation across the whole industrial chain.",
 ]
+# Words of the seed page, to give every fixture article a body of its own (real articles differ;
+# near-identical bodies from different sources would rightly be taken for one syndicated story).
+VOCABULARY = sorted(
+    set(
+        " ".join(PARAGRAPHS)
+        .replace(".", "")
+        .replace(",", "")
+        .replace("(", "")
+        .replace(")", "")
+        .split()
+    )
+    | {
+        "tonnes",
+        "capacity",
+        "mill",
+        "furnace",
+        "scrap",
+        "ore",
+        "coking",
+        "coal",
+        "billets",
+        "rebar",
+        "coil",
+        "exports",
+        "imports",
+        "tariff",
+        "quota",
+        "demand",
+        "margin",
+        "prices",
+        "Vietnam",
+        "Japan",
+        "Korea",
+        "India",
+        "Thailand",
+        "Malaysia",
+        "Indonesia",
+        "quarter",
+        "plant",
+        "hydrogen",
+        "electric",
+        "arc",
+        "blast",
+        "investment",
+        "orders",
+        "shipyard",
+    }
+)
+
+
+def article_words(n: int, count: int) -> str:
+    """A deterministic paragraph of ``count`` words that is different for every article."""
+    rng = random.Random(n)
+    words = [rng.choice(VOCABULARY) for _ in range(count)]
+    words[0] = words[0][:1].upper() + words[0][1:]
+    return " ".join(words) + "."
+
+
 DISCLAIMER = (
     "The information in the above report, publication and website has been obtained from sources"
     " believed to be reliable. However, Iron & Steel Institute of Thailand does not guarantee the"
@@ -140,7 +199,10 @@ def article_date(n: int) -> date:
 def article_html(n: int, *, related: list[int], charset: str = "utf-8") -> str:
     title = THAI_TITLES[n % len(THAI_TITLES)] + f" ({n})"
     day = article_date(n)
-    paragraphs = "\n".join(f"<p>{text.format(n=n)}</p>" for text in PARAGRAPHS[: 2 + n % 3])
+    paragraphs = "\n".join(
+        [f"<p>{text.format(n=n)}</p>" for text in PARAGRAPHS[: 2 + n % 3]]
+        + [f"<p>{article_words(n * 10 + k, 60)}</p>" for k in range(2)]
+    )
     related_items = "".join(
         f'<li><a href="/en/news/{r}">{THAI_TITLES[r % len(THAI_TITLES)]} ({r})</a></li>'
         for r in related

@@ -18,7 +18,7 @@ from typing import Any
 from celery import Celery
 from celery.schedules import crontab
 from kombu.entity import Exchange, Queue
-from redis import Redis
+from redis import Redis, RedisError
 
 from config.settings import Settings
 from config.sources import Source, Webhook, is_cron
@@ -134,6 +134,10 @@ def configure(
         event_serializer="json",
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        # Task shells handle every page or server failure themselves; what escapes them is
+        # infrastructure (Redis unreachable mid-task). Such a task is not acknowledged, so the
+        # broker delivers it again instead of dropping the rest of its work.
+        task_acks_on_failure_or_timeout=False,
         task_time_limit=settings.task_time_limit,
         task_soft_time_limit=max(5, settings.task_time_limit - 30),
         worker_prefetch_multiplier=1,
@@ -258,6 +262,8 @@ def poll_source_task(
     except NewswireError as error:
         poll_failed(ctx, source, run_id, error, started)
         return
+    except RedisError:
+        raise  # infrastructure: the task is redelivered (see task_acks_on_failure_or_timeout)
     except Exception as exc:
         log.exception("poll.crashed source=%s", source_id)
         poll_failed(
@@ -398,6 +404,8 @@ def ingest_one(ctx: Context, source: Source, url: str) -> tuple[str, NewswireErr
     except NewswireError as error:
         article_failed(ctx, source, url, error)
         return "failed", error
+    except RedisError:
+        raise  # infrastructure: the task is redelivered (see task_acks_on_failure_or_timeout)
     except Exception as exc:
         # A bug, not a bad page: keep the traceback, count it, never lose the run's bookkeeping.
         log.exception("article.crashed source=%s url=%s", source.id, url)
