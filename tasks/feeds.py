@@ -62,6 +62,7 @@ import contextlib
 import dataclasses
 import html
 import ipaddress
+import itertools
 import json
 import logging
 import os
@@ -147,9 +148,7 @@ def opml_url(public_url: str) -> str:
 
 # Everything XML 1.0 allows, minus the C1 controls (U+007F-U+009F), which are never meaningful
 # text and which validators flag. Lone surrogates fall outside these ranges and are removed.
-_NOT_XML_CHAR = re.compile(
-    "[^\t\n\r\u0020-\u007e\u00a0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-)
+_NOT_XML_CHAR = re.compile("[^\t\n\r\u0020-\u007e\u00a0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _WHITESPACE = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]*>")
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -297,9 +296,9 @@ class _Item:
     duplicate_of: str | None
 
     @property
-    def sort_key(self) -> tuple[float, str, str]:
-        """Newest first, then by id; the last part only breaks ties between two copies of one id."""
-        return (-(self.published or EPOCH).timestamp(), self.id, repr(self))
+    def sort_key(self) -> tuple[float, str]:
+        """Newest first, then by id (two copies of one id with one date: see :func:`_ordered`)."""
+        return (-(self.published or EPOCH).timestamp(), self.id)
 
     @property
     def summary_html(self) -> str:
@@ -361,19 +360,67 @@ def _item(article: Article) -> _Item:
     )
 
 
-def _items(feed_name: str, articles: Sequence[Article], fmt: str) -> list[_Item]:
-    """Cleaned items, newest first, each id once; articles that cannot be cleaned are skipped."""
+class ItemCache:
+    """The cleaned items of one rebuild, shared by every feed (and format) that carries an article.
+
+    A source's article usually sits in its source feed, its topic feeds and ``all``; cleaning is
+    most of the cost of rendering, so each article object is cleaned once. Entries are keyed by
+    article id and hold the article object they were made from: a different object with the
+    same id (another copy, or a later read) is cleaned afresh, so a cache never changes output.
+    Keep one per rebuild; it holds every article it has seen.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[Article, _Item]] = {}
+
+    def item(self, article: Article) -> _Item:
+        """The cleaned item of ``article``; raises what cleaning raises (a failure is not kept:
+        such articles are rare, and each feed logs its own warning)."""
+        key = getattr(article, "id", None)
+        entry = self._entries.get(key) if isinstance(key, str) else None
+        if entry is not None and entry[0] is article:
+            return entry[1]
+        item = _item(article)
+        if isinstance(key, str):
+            self._entries[key] = (article, item)
+        return item
+
+
+def _items(
+    feed_name: str, articles: Sequence[Article], fmt: str, cache: ItemCache | None = None
+) -> list[_Item]:
+    """Cleaned items, newest first, each id once; articles that cannot be cleaned are skipped.
+
+    ``fmt`` only names the format(s) in the warning about a skipped article.
+    """
     items: list[_Item] = []
+    clean = _item if cache is None else cache.item
     for article in articles:
         try:
-            items.append(_item(article))
+            items.append(clean(article))
         except Exception as exc:  # one odd article must not take the whole feed down
             _warn_skipped(feed_name, fmt, getattr(article, "id", None), exc)
-    items.sort(key=lambda item: item.sort_key)
+    return _ordered(items)
+
+
+def _sort_key(item: _Item) -> tuple[float, str]:
+    return item.sort_key
+
+
+def _ordered(items: list[_Item]) -> list[_Item]:
+    """Newest first, then by id; of two copies of one id the newer wins.
+
+    Two copies of one id with the same date are the only tie :attr:`_Item.sort_key` leaves; the
+    copy with the smaller ``repr`` wins, so the input order never shows in the output. The repr
+    (which formats whole items, HTML included) is computed only for such copies, which are rare.
+    """
+    items.sort(key=_sort_key)
+    unique_items: list[_Item] = []
     seen: set[str] = set()
-    unique_items = []
-    for item in items:
-        if item.id not in seen:
+    for _key, group in itertools.groupby(items, key=_sort_key):
+        copies = list(group)  # one id, one date: nearly always a single item
+        item = copies[0] if len(copies) == 1 else min(copies, key=repr)
+        if item.id not in seen:  # an earlier group held a newer copy
             seen.add(item.id)
             unique_items.append(item)
     return unique_items
@@ -491,8 +538,14 @@ class _ItemExtension:
 _EXTENSION = "newswire"
 
 
-def _feed_generator(channel: _Channel, items: Sequence[_Item], fmt: str) -> Any:
-    """A FeedGenerator holding the channel and every item that renders in ``fmt``."""
+def _feed_generator(
+    channel: _Channel, items: Sequence[_Item], fmt: str, *, check_entries: bool = True
+) -> Any:
+    """A FeedGenerator holding the channel and every item that renders in ``fmt``.
+
+    With ``check_entries=False`` an entry is only filled, not built, so an entry feedgen cannot
+    build makes the serialization fail instead of being skipped (see :func:`_serialized`).
+    """
     feed = FeedGenerator()
     feed.register_extension(_EXTENSION, _ChannelExtension, _ItemExtension)
     getattr(feed, _EXTENSION).hub_url = channel.hub_url
@@ -519,10 +572,8 @@ def _feed_generator(channel: _Channel, items: Sequence[_Item], fmt: str) -> Any:
             _fill_entry(entry, item, fmt)
             # feedgen builds XML only when the whole feed is serialized; build this entry now
             # so an error skips one item instead of failing the feed.
-            if fmt == "rss":
-                entry.rss_entry()
-            else:
-                entry.atom_entry()
+            if check_entries:
+                _ = entry.rss_entry() if fmt == "rss" else entry.atom_entry()
         except Exception as exc:
             feed.remove_entry(entry)
             _warn_skipped(channel.name, fmt, item.id, exc)
@@ -569,16 +620,40 @@ def _fill_entry(entry: Any, item: _Item, fmt: str) -> None:
 
 def render_rss(info: FeedInfo, articles: Sequence[Article]) -> bytes:
     """RSS 2.0 with content:encoded, dc:creator, media:content and atom:link rel=self."""
-    feed = _feed_generator(_channel(info), _items(info.name, articles, "rss"), "rss")
-    rss: bytes = feed.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
-    return rss
+    return _rss(_channel(info), _items(info.name, articles, "rss"))
 
 
 def render_atom(info: FeedInfo, articles: Sequence[Article]) -> bytes:
     """Atom 1.0 (RFC 4287)."""
-    feed = _feed_generator(_channel(info), _items(info.name, articles, "atom"), "atom")
-    atom: bytes = feed.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
-    return atom
+    return _atom(_channel(info), _items(info.name, articles, "atom"))
+
+
+def _rss(channel: _Channel, items: Sequence[_Item]) -> bytes:
+    return _serialized(channel, items, "rss")
+
+
+def _atom(channel: _Channel, items: Sequence[_Item]) -> bytes:
+    return _serialized(channel, items, "atom")
+
+
+def _serialized(channel: _Channel, items: Sequence[_Item], fmt: str) -> bytes:
+    """The RSS or Atom bytes of ``items``, skipping (and logging) entries feedgen cannot build.
+
+    Building an entry's XML is a good part of the cost, and checking each entry beforehand
+    would build every entry twice. So the feed is first serialized unchecked; only when that
+    fails is it rebuilt with every entry checked, which skips the culprits. Both paths give the
+    same bytes for the same rendered entries.
+    """
+    try:
+        return _to_bytes(_feed_generator(channel, items, fmt, check_entries=False), fmt)
+    except Exception:
+        return _to_bytes(_feed_generator(channel, items, fmt), fmt)
+
+
+def _to_bytes(feed: Any, fmt: str) -> bytes:
+    serialize = feed.rss_str if fmt == "rss" else feed.atom_str
+    data: bytes = serialize(pretty=True, encoding="UTF-8", xml_declaration=True)
+    return data
 
 
 # --------------------------------------------------------------------------------------------
@@ -617,7 +692,10 @@ def _json_item(item: _Item) -> dict[str, Any]:
 
 def render_json(info: FeedInfo, articles: Sequence[Article]) -> bytes:
     """JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
-    channel = _channel(info)
+    return _json(_channel(info), _items(info.name, articles, "json"))
+
+
+def _json(channel: _Channel, items: Sequence[_Item]) -> bytes:
     feed: dict[str, Any] = {
         "version": JSON_FEED_VERSION,
         "title": channel.title,
@@ -630,7 +708,7 @@ def render_json(info: FeedInfo, articles: Sequence[Article]) -> bytes:
     if channel.hub_url:
         feed["hubs"] = [{"type": "WebSub", "url": channel.hub_url}]
     json_items = []
-    for item in _items(info.name, articles, "json"):
+    for item in items:
         try:
             json_items.append(_json_item(item))
         except Exception as exc:
@@ -639,10 +717,10 @@ def render_json(info: FeedInfo, articles: Sequence[Article]) -> bytes:
     return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-_RENDERERS: dict[str, Callable[[FeedInfo, Sequence[Article]], bytes]] = {
-    "rss": render_rss,
-    "atom": render_atom,
-    "json": render_json,
+_RENDERERS: dict[str, Callable[[_Channel, Sequence[_Item]], bytes]] = {
+    "rss": _rss,
+    "atom": _atom,
+    "json": _json,
 }
 
 
@@ -654,7 +732,21 @@ def render(info: FeedInfo, articles: Sequence[Article], fmt: str) -> bytes:
         raise ValueError(
             f"unknown feed format {fmt!r}; expected one of {', '.join(FORMATS)}"
         ) from None
-    return renderer(info, articles)
+    return renderer(_channel(info), _items(info.name, articles, fmt))
+
+
+def render_all(
+    info: FeedInfo, articles: Sequence[Article], cache: ItemCache | None = None
+) -> dict[str, bytes]:
+    """Every format of one feed, ``{fmt: bytes}`` in FORMATS order; the same bytes as
+    :func:`render` gives per format, for a third of the cost: the articles are cleaned once
+    (and, with a shared ``cache``, once per rebuild whatever number of feeds carry them).
+
+    An article that cannot be cleaned is skipped with one warning for all formats.
+    """
+    channel = _channel(info)
+    items = _items(info.name, articles, ",".join(FORMATS), cache)
+    return {fmt: _RENDERERS[fmt](channel, items) for fmt in FORMATS}
 
 
 # --------------------------------------------------------------------------------------------
@@ -758,13 +850,16 @@ def render_index_html(feeds: Sequence[FeedInfo], public_url: str) -> bytes:
 # Files
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, sync_directory: bool = True) -> None:
     """Replace ``path`` with ``data`` so that readers see the old file or the new, never half.
 
     The bytes go to a temporary file in the same directory (same file system, so the rename
     is atomic), are fsynced, and the file is renamed over ``path``; the directory is fsynced
     too so the rename survives a crash. The file is made world-readable: static web servers
     usually run as another user.
+
+    A caller replacing many files in one directory passes ``sync_directory=False`` and calls
+    :func:`fsync_directory` once after the last rename: one directory fsync covers them all.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -780,10 +875,12 @@ def write_atomic(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
-    _fsync_directory(path.parent)
+    if sync_directory:
+        fsync_directory(path.parent)
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make the renames done in ``directory`` durable (best effort where unsupported)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:  # not possible on every platform; the data itself is already synced

@@ -25,8 +25,10 @@ Design decisions:
 * **Redirects are followed by hand**, each hop re-checked (scheme, address, robots, politeness);
   redirect bodies are never read.
 * **Politeness is optional.** With a Redis client, per-host rate and concurrency limits are
-  shared by all workers (:mod:`tasks.politeness`). robots.txt is always obeyed unless the source
-  opts out (:mod:`tasks.robots`); without Redis its cache is per process.
+  shared by all workers (:mod:`tasks.politeness`); they apply to GETs (pages, robots.txt), not
+  to POSTs to webhook receivers and hubs, which are deliveries, not crawling. robots.txt is
+  always obeyed unless the source opts out (:mod:`tasks.robots`); without Redis its cache is
+  per process.
 """
 
 from __future__ import annotations
@@ -152,9 +154,9 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def _guard(transport: httpx.HTTPTransport, guard: NetGuard, trusted: Sequence[tuple[str, int]]) -> (
-    httpx.HTTPTransport
-):
+def _guard(
+    transport: httpx.HTTPTransport, guard: NetGuard, trusted: Sequence[tuple[str, int]]
+) -> httpx.HTTPTransport:
     """Install the guarded, deadline-aware backend into an httpx transport's httpcore pool.
 
     httpx 0.28 offers no public way to pass a network backend. Fail loudly (at start-up, and in
@@ -175,9 +177,9 @@ class _GuardedClient(httpx.Client):
         self._netguard = guard
         super().__init__(**kwargs)
 
-    def _init_proxy_transport(self, proxy: httpx.Proxy, *args: Any, **kwargs: Any) -> (
-        httpx.BaseTransport
-    ):
+    def _init_proxy_transport(
+        self, proxy: httpx.Proxy, *args: Any, **kwargs: Any
+    ) -> httpx.BaseTransport:
         transport = super()._init_proxy_transport(proxy, *args, **kwargs)
         assert isinstance(transport, httpx.HTTPTransport)
         port = proxy.url.port or (443 if proxy.url.scheme == "https" else 80)
@@ -271,8 +273,23 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 _SNIFF_TAGS = (
-    b"<!doctype html", b"<html", b"<head", b"<script", b"<iframe", b"<h1", b"<div", b"<font",
-    b"<table", b"<a", b"<style", b"<title", b"<b", b"<body", b"<br", b"<p", b"<!--",
+    b"<!doctype html",
+    b"<html",
+    b"<head",
+    b"<script",
+    b"<iframe",
+    b"<h1",
+    b"<div",
+    b"<font",
+    b"<table",
+    b"<a",
+    b"<style",
+    b"<title",
+    b"<b",
+    b"<body",
+    b"<br",
+    b"<p",
+    b"<!--",
 )
 _XML_DECL = re.compile(rb"^<\?xml[^>]*\?>\s*", re.I)
 
@@ -368,8 +385,16 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         with self._deadline(), self._errors(source_id, url):
             return self._fetch(
-                "GET", url, headers, None, allow=allow, expect_html=expect_html,
-                follow=True, source=source, robots=True,
+                "GET",
+                url,
+                headers,
+                None,
+                allow=allow,
+                expect_html=expect_html,
+                follow=True,
+                source=source,
+                robots=True,
+                polite=True,
             )
 
     def post(
@@ -385,7 +410,14 @@ class Fetcher:
         allow = tuple(self.settings.allow_networks) + tuple(allow_networks)
         with self._deadline(), self._errors(None, url):
             return self._fetch(
-                "POST", url, dict(headers), body, allow=allow, expect_html=False, follow=False
+                "POST",
+                url,
+                dict(headers),
+                body,
+                allow=allow,
+                expect_html=False,
+                follow=False,
+                polite=False,
             )
 
     def close(self) -> None:
@@ -442,8 +474,12 @@ class Fetcher:
         except FetchError as exc:
             if (exc.source_id is None and source_id is not None) or exc.url is None:
                 raise FetchError(
-                    exc.message, exc.reason, exc.source_id or source_id, exc.url or url,
-                    status=exc.status, retry_after=exc.retry_after,
+                    exc.message,
+                    exc.reason,
+                    exc.source_id or source_id,
+                    exc.url or url,
+                    status=exc.status,
+                    retry_after=exc.retry_after,
                 ) from None
             raise
         except httpx.TimeoutException as exc:
@@ -470,12 +506,22 @@ class Fetcher:
         follow: bool,
         source: Source | None = None,
         robots: bool = False,
+        polite: bool,
     ) -> FetchedPage:
         """One page: the exchange, then what the page layer demands (type, non-empty, text)."""
         started = time.monotonic()
         final, response, content = self._exchange(
-            method, url, headers, body, allow=allow, follow=follow, expect_html=expect_html,
-            source=source, robots=robots, max_bytes=self.settings.fetch_max_bytes,
+            method,
+            url,
+            headers,
+            body,
+            allow=allow,
+            follow=follow,
+            expect_html=expect_html,
+            source=source,
+            robots=robots,
+            polite=polite,
+            max_bytes=self.settings.fetch_max_bytes,
         )
         if response.status_code == 304:
             return self._page(url, final, response, b"", None, None, started)
@@ -483,14 +529,16 @@ class Fetcher:
         media = _media_type(content_type)
         if method == "GET" and not content:
             raise FetchError(
-                f"HTTP {response.status_code} with an empty body", "empty_body",
+                f"HTTP {response.status_code} with an empty body",
+                "empty_body",
                 status=response.status_code,
             )
         is_html = media in HTML_TYPES or (media in SNIFF_TYPES and looks_like_html(content))
         if expect_html and not is_html:
             raise FetchError(
                 f"not an HTML page (Content-Type: {media or 'none'}; the body does not look like"
-                " HTML either)", "not_html",
+                " HTML either)",
+                "not_html",
             )
         text, encoding = decode_html(content, content_type) if is_html else (None, None)
         return self._page(url, final, response, content, text, encoding, started)
@@ -507,10 +555,14 @@ class Fetcher:
         expect_html: bool,
         source: Source | None,
         robots: bool,
+        polite: bool,
         max_bytes: int,
         truncate: bool = False,
     ) -> tuple[httpx.URL, httpx.Response, bytes]:
         """Send the request and follow redirects by hand; every hop is checked again.
+
+        ``polite`` requests wait for the host's turn (:mod:`tasks.politeness`) and a 429/503
+        with Retry-After pushes the host's schedule back; POSTs to receivers do neither.
 
         Returns the final URL, the (closed) final response and its decoded body, which is empty
         for 304. Raises FetchError for anything but 2xx and a 304 answering our validators.
@@ -525,7 +577,7 @@ class Fetcher:
             if robots:
                 self._check_robots(current, allow, source)
             request = client.build_request(method, current, headers=headers, content=body)
-            with self._polite(host):
+            with self._polite(host, polite):
                 response = client.send(request, stream=True)
                 try:
                     status = response.status_code
@@ -533,14 +585,15 @@ class Fetcher:
                         if hop >= self.settings.fetch_max_redirects:
                             raise FetchError(
                                 f"more than {self.settings.fetch_max_redirects} redirects",
-                                "too_many_redirects", status=status,
+                                "too_many_redirects",
+                                status=status,
                             )
                         current = _redirect_target(current, response.headers.get("location"))
                         continue  # the redirect body is never read
                     if status == 304 and conditional:
                         return current, response, b""
                     if not 200 <= status < 300:
-                        raise self._status_error(host, response)
+                        raise self._status_error(host, response, polite)
                     media = _media_type(response.headers.get("content-type"))
                     if expect_html and media not in HTML_TYPES and media not in SNIFF_TYPES:
                         # Refused before reading: no point downloading a video to say no.
@@ -551,21 +604,23 @@ class Fetcher:
                     response.close()
         raise AssertionError("unreachable: the last hop returns or raises")
 
-    def _status_error(self, host: str, response: httpx.Response) -> FetchError:
+    def _status_error(self, host: str, response: httpx.Response, polite: bool) -> FetchError:
         status = response.status_code
         retry_after = None
         if status in (429, 503):
             retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if retry_after and self._limiter is not None:
+            if retry_after and polite and self._limiter is not None:
                 self._limiter.push_back(host, retry_after)  # every worker backs off
         return FetchError(
-            f"HTTP {status} {response.reason_phrase}".strip(), "http_status",
-            status=status, retry_after=retry_after,
+            f"HTTP {status} {response.reason_phrase}".strip(),
+            "http_status",
+            status=status,
+            retry_after=retry_after,
         )
 
     @contextmanager
-    def _polite(self, host: str) -> Iterator[None]:
-        if self._limiter is None:
+    def _polite(self, host: str, polite: bool) -> Iterator[None]:
+        if self._limiter is None or not polite:
             yield
             return
         remaining = _remaining() or MAX_POLITE_WAIT
@@ -586,9 +641,18 @@ class Fetcher:
             # Same guard, deadline and politeness as the page; errors name the robots.txt URL.
             with self._errors(source.id if source else None, robots_url):
                 _final, _response, content = self._exchange(
-                    "GET", robots_url, {"Accept": "text/plain,*/*;q=0.5"}, None, allow=allow,
-                    follow=True, expect_html=False, source=source, robots=False,
-                    max_bytes=MAX_ROBOTS_BYTES, truncate=True,
+                    "GET",
+                    robots_url,
+                    {"Accept": "text/plain,*/*;q=0.5"},
+                    None,
+                    allow=allow,
+                    follow=True,
+                    expect_html=False,
+                    source=source,
+                    robots=False,
+                    polite=True,
+                    max_bytes=MAX_ROBOTS_BYTES,
+                    truncate=True,
                 )
             return content.decode("utf-8", "replace")
 
@@ -596,18 +660,25 @@ class Fetcher:
             rules, verdict = self._robots.lookup(host, fetch_robots)
         except FetchError as exc:  # the host is unreachable: report it for the page's URL
             raise FetchError(
-                f"{host}/robots.txt: {exc.message}", exc.reason, exc.source_id,
-                status=exc.status, retry_after=exc.retry_after,
+                f"{host}/robots.txt: {exc.message}",
+                exc.reason,
+                exc.source_id,
+                status=exc.status,
+                retry_after=exc.retry_after,
             ) from None
         path = url.raw_path.decode("ascii", "replace")
         if not rules.allowed(path):
-            why = "robots.txt disallows it" if verdict.outcome == "rules" else (
-                f"robots.txt is unavailable ({verdict.note}); staying away for now"
+            why = (
+                "robots.txt disallows it"
+                if verdict.outcome == "rules"
+                else (f"robots.txt is unavailable ({verdict.note}); staying away for now")
             )
             raise FetchError(
-                f"{path}: {why}", "robots_disallowed",
+                f"{path}: {why}",
+                "robots_disallowed",
                 retry_after=self._robots.retry_after(host)
-                if verdict.outcome == "disallow_all" else None,
+                if verdict.outcome == "disallow_all"
+                else None,
             )
 
     @staticmethod

@@ -16,21 +16,34 @@ Redis layout, all under ``{key_prefix}template:{source_id}``:
 Both are capped (the least useful entries are evicted) and expire after ``TTL_SECONDS`` without
 writes, so a source that changed its template or was removed costs nothing for long. The check
 "was this page already counted?" and the increments happen in one Lua script: two workers
-recording the same page at once count it once.
+recording the same page at once count it once. The script is sent by SHA (EVALSHA).
+
+``load_boilerplate`` is asked once per article page, so each process keeps what it read for
+``CACHE_SECONDS`` (per key prefix and source). Serving a slightly stale set is harmless: the
+boilerplate of a source only grows slowly (a block must be seen on ``MIN_PAGES`` pages to join
+it), and a block that joined meanwhile is merely kept in the bodies extracted during those
+seconds, exactly as it was in every body before it joined; nothing stored depends on the set
+being current. An empty set is never cached: while a source has no boilerplate yet it is still
+being learned, and its first blocks are then used as soon as any worker has learned them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from time import monotonic
+from typing import cast
 
 from redis import Redis
+from redis.commands.core import Script
 
 MIN_PAGES = 3
 MAX_BLOCKS = 5000
 MAX_PAGES = 2000
 MAX_BLOCKS_PER_PAGE = 400
 TTL_SECONDS = 60 * 60 * 24 * 30
+CACHE_SECONDS = 30.0
+_CACHE_MAX_ENTRIES = 1000  # (prefix, source) pairs; beyond that, expired entries are dropped
 
 # KEYS[1] pages zset, KEYS[2] blocks zset.
 # ARGV[1] page hash, ARGV[2] now, ARGV[3] max pages, ARGV[4] max blocks, ARGV[5] ttl,
@@ -55,6 +68,12 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 return 1
 """
+# Module-level: calls send the SHA, and redis-py loads the script into a server that lacks it.
+# No client is registered; each call passes the caller's (built after fork).
+_RECORD = Script(cast(Redis, None), _RECORD_SCRIPT.encode())
+
+# (key prefix, source id) -> (monotonic time read, boilerplate); never holds an empty set.
+_cache: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
 
 
 def _keys(key_prefix: str, source_id: str) -> tuple[str, str]:
@@ -75,22 +94,32 @@ def record_blocks(
         return
     pages_key, blocks_key = _keys(key_prefix, source_id)
     page_hash = hashlib.blake2b(page_url.encode("utf-8"), digest_size=10).hexdigest()
-    redis.eval(
-        _RECORD_SCRIPT,
-        2,
-        pages_key,
-        blocks_key,
+    args: list[str | int | float] = [
         page_hash,
         time.time(),
         MAX_PAGES,
         MAX_BLOCKS,
         TTL_SECONDS,
         *unique,
-    )
+    ]
+    _RECORD(keys=[pages_key, blocks_key], args=args, client=redis)
 
 
 def load_boilerplate(redis: Redis, key_prefix: str, source_id: str) -> frozenset[str]:
-    """Fingerprints of blocks seen on at least MIN_PAGES different pages of the source."""
+    """Fingerprints of blocks seen on at least MIN_PAGES different pages of the source (read at
+    most CACHE_SECONDS ago; see the module docstring for why that is enough)."""
+    now = monotonic()
+    cached = _cache.get((key_prefix, source_id))
+    if cached is not None and now - cached[0] < CACHE_SECONDS:
+        return cached[1]
     _, blocks_key = _keys(key_prefix, source_id)
     members = redis.zrangebyscore(blocks_key, MIN_PAGES, "+inf")
-    return frozenset(m.decode() if isinstance(m, bytes) else str(m) for m in members)
+    boilerplate = frozenset(m.decode() if isinstance(m, bytes) else str(m) for m in members)
+    if boilerplate:
+        if len(_cache) >= _CACHE_MAX_ENTRIES:
+            for key in [k for k, (read, _) in _cache.items() if now - read >= CACHE_SECONDS]:
+                del _cache[key]
+        _cache[key_prefix, source_id] = (now, boilerplate)
+    else:
+        _cache.pop((key_prefix, source_id), None)
+    return boilerplate

@@ -23,17 +23,24 @@ from zoneinfo import ZoneInfo
 import feedparser
 import jsonschema
 import pytest
+import redis as redis_lib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 from lxml import etree
 
 import tasks.feeds
+from config.settings import Settings
+from config.sources import Source, parse_sources
+from tasks import store
+from tasks.feedbuild import feed_plans, rebuild_feed, rebuild_feeds
 from tasks.feeds import (
     FORMATS,
     FeedInfo,
+    ItemCache,
     feed_url,
     render,
+    render_all,
     render_atom,
     render_index_html,
     render_json,
@@ -41,7 +48,10 @@ from tasks.feeds import (
     render_rss,
     write_atomic,
 )
+from tasks.keys import Keys
 from tasks.models import Article
+from tasks.normalize import article_id, canonical_url
+from tasks.store import feed_articles
 
 GOLDEN_DIR = Path(__file__).parent / "data" / "feeds"
 JSON_FEED_SCHEMA = json.loads((GOLDEN_DIR / "jsonfeed-1.1.schema.json").read_text("utf-8"))
@@ -56,9 +66,7 @@ PUBLIC_URL = "http://localhost:8080"
 if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:
     set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "newswire-hypothesis")
 
-THAI_TITLE = (
-    "การประชุมการพัฒนาเหล็กสีเขียวและคาร์บอนต่ำแห่งชาติครั้งที่ 4 จัดขึ้นที่เมือง Nanjing."
-)
+THAI_TITLE = "การประชุมการพัฒนาเหล็กสีเขียวและคาร์บอนต่ำแห่งชาติครั้งที่ 4 จัดขึ้นที่เมือง Nanjing."
 
 INFO = FeedInfo(
     name="isit-news",
@@ -97,8 +105,7 @@ THAI = Article(
         "<p>สมาคมเหล็กและเหล็กกล้าแห่งประเทศจีน (CISA) จัดการประชุมที่เมืองหนานจิง</p>\n"
         '<p>อ่านเพิ่มเติมที่ <a href="https://www.chinaisa.org.cn/">CISA</a> &amp; ISIT.</p>'
     ),
-    text="สมาคมเหล็กและเหล็กกล้าแห่งประเทศจีน (CISA) จัดการประชุมที่เมืองหนานจิง "
-    "อ่านเพิ่มเติมที่ CISA & ISIT.",
+    text="สมาคมเหล็กและเหล็กกล้าแห่งประเทศจีน (CISA) จัดการประชุมที่เมืองหนานจิง อ่านเพิ่มเติมที่ CISA & ISIT.",
     published=datetime(2023, 9, 14, 10, 30, tzinfo=BANGKOK),
     fetched_at=datetime(2023, 9, 14, 6, 0, tzinfo=UTC),
     attribution="CISA",
@@ -332,7 +339,7 @@ def test_atom_round_trip() -> None:
     assert thai.updated_parsed[:6] == (2023, 9, 14, 3, 30, 0)
     assert thai.summary == THAI.summary
     assert thai.content[0].type == "text/html"
-    assert "<a href=\"https://www.chinaisa.org.cn/\">CISA</a>" in thai.content[0].value
+    assert '<a href="https://www.chinaisa.org.cn/">CISA</a>' in thai.content[0].value
 
     assert illustrated.updated_parsed[:6] == (2023, 9, 13, 9, 15, 0)
     assert illustrated.published_parsed[:6] == (2023, 9, 12, 8, 0, 0)
@@ -414,9 +421,7 @@ def test_an_unspaced_thai_title_is_cut_with_an_ellipsis() -> None:
         (UNDATED.replace(title="   ", content_html=""), "(untitled)"),
     ],
 )
-def test_an_empty_title_falls_back_to_text_then_url(
-    article: Article, expected_title: str
-) -> None:
+def test_an_empty_title_falls_back_to_text_then_url(article: Article, expected_title: str) -> None:
     (item,) = json_items(render_json(INFO, [article]))
     assert item["title"] == expected_title
     assert parse(render_rss(INFO, [article])).entries[0].title == expected_title
@@ -561,8 +566,22 @@ def test_an_id_a_urn_cannot_carry_is_percent_encoded_in_atom() -> None:
 
 
 # Arbitrary text, including lone surrogates and control characters, mixed with known troublemakers.
-NASTY = ["]]>", "<![CDATA[", "<b>", "</p>", "&amp;", "&", "\x00", "\x1b", "\ud800", "\ufffe",
-         "\u202e", "\r\n", "ก์", " "]
+NASTY = [
+    "]]>",
+    "<![CDATA[",
+    "<b>",
+    "</p>",
+    "&amp;",
+    "&",
+    "\x00",
+    "\x1b",
+    "\ud800",
+    "\ufffe",
+    "\u202e",
+    "\r\n",
+    "ก์",
+    " ",
+]
 any_text = st.lists(
     st.one_of(st.text(), st.text(st.characters(exclude_categories=())), st.sampled_from(NASTY)),
     max_size=6,
@@ -730,3 +749,127 @@ def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> N
         write_atomic(target, "not bytes")  # type: ignore[arg-type]
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["all.rss"]
+
+
+# --------------------------------------------------------------------------------------------
+# All formats at once, and rebuilds from Redis (tasks/feedbuild.py)
+
+
+def test_render_all_gives_the_bytes_of_render_for_every_format() -> None:
+    cache = ItemCache()  # shared by two feeds carrying the same articles, as in a rebuild
+    for info in (INFO, ALL_INFO):
+        bodies = render_all(info, GOLDEN_ARTICLES, cache)
+        assert list(bodies) == list(FORMATS)
+        for fmt in FORMATS:
+            assert bodies[fmt] == render(info, GOLDEN_ARTICLES, fmt)
+
+
+def test_two_copies_of_one_id_with_one_date_give_the_same_bytes_in_any_order() -> None:
+    other = THAI.replace(title="another title", summary="another summary")
+    for fmt in FORMATS:
+        expected = render(INFO, [THAI, other, ILLUSTRATED], fmt)
+        assert render(INFO, [other, ILLUSTRATED, THAI], fmt) == expected
+        assert render_all(INFO, [ILLUSTRATED, other, THAI])[fmt] == expected
+
+
+class CountingRedis(redis_lib.Redis):
+    """Counts round trips: commands and pipeline executions."""
+
+    trips = 0
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.trips += 1
+        return super().execute_command(*args, **options)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        pipe = super().pipeline(transaction, shard_hint)
+        execute = pipe.execute
+
+        def counted(raise_on_error: bool = True) -> Any:
+            self.trips += 1
+            return execute(raise_on_error)
+
+        pipe.execute = counted  # type: ignore[method-assign]
+        return pipe
+
+
+@pytest.fixture
+def build_settings(request: pytest.FixtureRequest) -> Settings:
+    # (the `settings` fixture, under another name: `settings` is hypothesis's here)
+    value: Settings = request.getfixturevalue("settings")
+    return value
+
+
+def store_sources(settings: Settings, redis: redis_lib.Redis) -> list[Source]:
+    """Three sources on topic "steel", four stored articles each."""
+    sources = parse_sources(
+        {
+            "sources": [
+                {"id": f"src-{n}", "url": f"https://example.org/{n}/news", "topics": ["steel"]}
+                for n in range(3)
+            ]
+        }
+    )
+    for n, source in enumerate(sources):
+        for i in range(4):
+            url = f"https://example.org/{n}/news/{i}"
+            body = f"Story {n}-{i}: mill number {i} of region {n} changed its output. " * 5
+            article = THAI.replace(
+                id=article_id(canonical_url(url)),
+                source_id=source.id,
+                url=url,
+                canonical_url=url,
+                title=f"Story {n}-{i}",
+                text=body,
+                content_html=f"<p>{body}</p>",
+                published=datetime(2023, 9, 1 + i, n, tzinfo=UTC),
+            )
+            store.save_article(redis, settings, source, article)
+    return sources
+
+
+def test_a_rebuild_costs_a_few_round_trips_and_renders_what_is_stored(
+    build_settings: Settings, redis: redis_lib.Redis, redis_url: str
+) -> None:
+    sources = store_sources(build_settings, redis)
+    names = [*(s.id for s in sources), "steel", "all"]
+    counting = CountingRedis.from_url(redis_url)
+    try:
+        assert rebuild_feeds(counting, build_settings, sources) == names
+        assert counting.trips <= 3  # indexes + ETags, articles, stored bodies
+        opml = build_settings.feeds_path / "feeds.opml"
+        opml_inode = opml.stat().st_ino
+
+        counting.trips = 0
+        assert rebuild_feeds(counting, build_settings, sources) == []
+        assert counting.trips == 2  # nothing changed: nothing written
+        assert opml.stat().st_ino == opml_inode  # the same bytes are not written again
+    finally:
+        counting.close()
+
+    keys = Keys(build_settings.key_prefix)
+    plans = feed_plans(build_settings, sources)
+    for name in names:
+        plan = plans[name]
+        articles = feed_articles(redis, keys, name, plan.items * 2)
+        if plan.combined:
+            articles = [a for a in articles if not a.duplicate_of]
+        for fmt in FORMATS:
+            body = render(plan.info, articles[: plan.items], fmt)
+            assert redis.hget(keys.feed_file(name, fmt), "body") == body
+            assert (build_settings.feeds_path / f"{name}.{fmt}").read_bytes() == body
+
+
+def test_an_unreadable_article_fails_only_the_feeds_that_carry_it(
+    build_settings: Settings, redis: redis_lib.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    sources = store_sources(build_settings, redis)
+    keys = Keys(build_settings.key_prefix)
+    (broken,) = redis.zrevrange(keys.feed_index("src-1"), 0, 0)
+    redis.hset(keys.article(broken.decode()), "json", "{not json")
+    caplog.set_level(logging.ERROR, logger="tasks.feedbuild")
+    assert rebuild_feeds(redis, build_settings, sources) == ["src-0", "src-2"]
+    failed = {r.getMessage() for r in caplog.records}
+    assert failed == {f"feed.failed feed={name}" for name in ("src-1", "steel", "all")}
+    with pytest.raises(ValueError):  # one feed asked for (the HTTP server): the error is raised
+        rebuild_feed(redis, build_settings, feed_plans(build_settings, sources)["all"])

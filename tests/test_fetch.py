@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import brotli  # type: ignore[import-untyped]
 import pytest
+import redis as redis_lib
 
 from config.settings import Settings
 from config.sources import Source
@@ -152,6 +153,27 @@ def test_post_sends_the_body_and_does_not_follow_redirects(
     with pytest.raises(FetchError) as caught:
         fetcher.post(server.route("/moved", hs.redirect("/hook", 308)), b"x", {})
     assert caught.value.reason == "http_status" and caught.value.status == 308
+
+
+def test_post_bypasses_the_hosts_politeness_limits(
+    settings: Settings, redis: redis_lib.Redis, server: hs.HostileServer
+) -> None:
+    """Deliveries to receivers are not page fetches: the per-host rate and concurrency limits
+    never hold them back, and a receiver's Retry-After does not push back page fetches."""
+    busy = server.route("/busy-hook", hs.retry_after(429, "30"))
+    hook = server.route("/quiet-hook", hs.respond(204, b"", None, None))
+    page = server.route("/page", hs.respond(200, HTML))
+    with Fetcher(settings, redis) as fetcher:
+        with pytest.raises(FetchError) as caught:
+            fetcher.post(busy, b"x", {})
+        assert caught.value.status == 429 and caught.value.retry_after == 30
+        assert fetcher.get(page).status == 200  # not pushed back by the receiver's 429
+        assert fetcher._limiter is not None
+        fetcher._limiter.push_back(server.base_url, 30)  # page fetches must now wait 30 s
+        with pytest.raises(FetchError) as held:
+            fetcher.get(page)
+        assert held.value.reason == "rate_limited"
+        assert fetcher.post(hook, b"x", {}).status == 204
 
 
 def test_post_is_guarded_too(settings: Settings) -> None:

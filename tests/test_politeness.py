@@ -27,8 +27,12 @@ def run_workers(
     workers = [
         ctx.Process(
             target=hs.polite_worker,
-            args=(settings_kwargs, [f"{base_url}/p{i}-{j}" for j in range(per_process)], start,
-                  results),
+            args=(
+                settings_kwargs,
+                [f"{base_url}/p{i}-{j}" for j in range(per_process)],
+                start,
+                results,
+            ),
         )
         for i in range(processes)
     ]
@@ -47,8 +51,12 @@ def run_workers(
 
 def kwargs(redis_url: str, key_prefix: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
     defaults: dict[str, Any] = dict(
-        redis_url=redis_url, key_prefix=key_prefix, data_dir=str(tmp_path / "var"),
-        sources=str(tmp_path / "s.yaml"), allow_networks="127.0.0.0/8", fetch_deadline=20,
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        data_dir=str(tmp_path / "var"),
+        sources=str(tmp_path / "s.yaml"),
+        allow_networks="127.0.0.0/8",
+        fetch_deadline=20,
     )
     return {**defaults, **extra}
 
@@ -61,7 +69,9 @@ def test_rate_and_concurrency_limits_hold_across_processes(
     with recorder.serve() as base_url:
         outcomes = run_workers(
             kwargs(redis_url, key_prefix, tmp_path, host_rate=f"{rate}/s", host_concurrency=2),
-            base_url, processes=3, per_process=5,
+            base_url,
+            processes=3,
+            per_process=5,
         )
     assert all(o == [200] * 5 for o in outcomes), outcomes
     arrivals = sorted(recorder.arrivals)
@@ -133,8 +143,9 @@ def test_lease_of_a_crashed_worker_expires(settings: Settings, redis: redis_lib.
 def test_retry_after_pushes_every_worker_back(
     redis_url: str, key_prefix: str, tmp_path: Path, redis: redis_lib.Redis
 ) -> None:
-    settings = load_settings(**kwargs(redis_url, key_prefix, tmp_path, host_rate="1000/s",
-                                      fetch_deadline=5))
+    settings = load_settings(
+        **kwargs(redis_url, key_prefix, tmp_path, host_rate="1000/s", fetch_deadline=5)
+    )
     with hs.HostileServer().serve() as server:
         busy = server.route("/busy", hs.retry_after(429, "30"))
         fine = server.route("/fine", hs.respond(200, b"<html>ok</html>"))

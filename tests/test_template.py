@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import redis as redis_lib
 
+from tasks import template
 from tasks.extract import analyze_article, extract_article
 from tasks.template import MAX_BLOCKS, load_boilerplate, record_blocks
 from tests.fixture_site import DISCLAIMER
@@ -94,3 +96,25 @@ def test_a_body_is_never_emptied(redis: redis_lib.Redis, key_prefix: str) -> Non
         same, url(9), boilerplate=load_boilerplate(redis, key_prefix, SOURCE_ID)
     )
     assert article.text
+
+
+def test_boilerplate_is_cached_briefly_per_process(
+    redis: redis_lib.Redis, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(template, "monotonic", lambda: clock[0])
+    for n in (1, 2, 3):
+        _, blocks = analyze_article(page(n), url(n))
+        record_blocks(redis, key_prefix, SOURCE_ID, url(n), blocks)
+    learned = load_boilerplate(redis, key_prefix, SOURCE_ID)
+    assert learned
+
+    # More blocks are learned (by any process): the cached set may be served meanwhile.
+    late = "0123456789abcdef"
+    for n in (4, 5, 6):
+        record_blocks(redis, key_prefix, SOURCE_ID, url(n), [late])
+    clock[0] += template.CACHE_SECONDS - 1
+    assert load_boilerplate(redis, key_prefix, SOURCE_ID) == learned
+    clock[0] += 1
+    assert load_boilerplate(redis, key_prefix, SOURCE_ID) == learned | {late}
+    assert load_boilerplate(redis, key_prefix, "other-source") == frozenset()
