@@ -244,8 +244,9 @@ class HostileServer:
                 return
             with self._lock:
                 self.requests.append(request)
-            behaviour = self.routes.get(request.path) or respond(404, b"nothing here", None,
-                                                                 "text/plain")
+            behaviour = self.routes.get(request.path) or respond(
+                404, b"nothing here", None, "text/plain"
+            )
             # OSError: the client hung up, which is what clients do to hostile servers.
             with suppress(OSError):
                 behaviour(conn, request, self._stop)

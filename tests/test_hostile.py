@@ -88,8 +88,10 @@ CASES: dict[str, tuple[hs.Behaviour, str]] = {
     "redirect-loop": (hs.redirect("/case/redirect-loop"), "too_many_redirects"),
     "redirect-to-file": (hs.redirect("file:///etc/passwd"), "bad_scheme"),
     "redirect-to-gopher": (hs.redirect("gopher://127.0.0.1:70/_GET"), "bad_scheme"),
-    "redirect-to-metadata": (hs.redirect("http://169.254.169.254/latest/meta-data/"),
-                             "blocked_address"),
+    "redirect-to-metadata": (
+        hs.redirect("http://169.254.169.254/latest/meta-data/"),
+        "blocked_address",
+    ),
     "redirect-to-ipv6-loopback": (hs.redirect("http://[::1]:8080/"), "blocked_address"),
     "redirect-without-location": (hs.respond(302, b"", None), "http_status"),
     "image": (hs.respond(200, b"\x89PNG\r\n\x1a\n" + b"\0" * 100, None, "image/png"), "not_html"),

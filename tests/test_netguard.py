@@ -63,16 +63,25 @@ FORBIDDEN_HOSTS = [
     "[fec0::1]",  # site-local (deprecated)
 ]
 
-PUBLIC = ["93.184.216.34", "8.8.8.8", "2606:2800:220:1:248:1893:25c8:1946", "::ffff:8.8.8.8",
-          "64:ff9b::808:808", "2002:808:808::1"]
+PUBLIC = [
+    "93.184.216.34",
+    "8.8.8.8",
+    "2606:2800:220:1:248:1893:25c8:1946",
+    "::ffff:8.8.8.8",
+    "64:ff9b::808:808",
+    "2002:808:808::1",
+]
 
 
 @pytest.fixture
 def closed(redis_url: str, key_prefix: str, tmp_path: Path) -> Settings:
     """Settings with no network allowed beyond the public internet."""
     return load_settings(
-        redis_url=redis_url, key_prefix=key_prefix, data_dir=tmp_path / "var",
-        sources=tmp_path / "s.yaml", fetch_deadline=3,
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        data_dir=tmp_path / "var",
+        sources=tmp_path / "s.yaml",
+        fetch_deadline=3,
     )
 
 
@@ -91,8 +100,19 @@ def test_every_spelling_of_a_forbidden_address_is_refused(host: str) -> None:
     assert caught.value.reason == "blocked_address"
 
 
-@pytest.mark.parametrize("host", ["2130706433", "0x7f.1", "127.1", "017700000001",
-                                  "[::ffff:127.0.0.1]", "localhost.", "LOCALHOST", "[::1]"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "2130706433",
+        "0x7f.1",
+        "127.1",
+        "017700000001",
+        "[::ffff:127.0.0.1]",
+        "localhost.",
+        "LOCALHOST",
+        "[::1]",
+    ],
+)
 def test_fetcher_refuses_odd_spellings_without_connecting(closed: Settings, host: str) -> None:
     with Fetcher(closed) as fetcher, pytest.raises(FetchError) as caught:
         fetcher.get(f"http://{host}:9/")
@@ -116,9 +136,11 @@ def test_public_addresses_pass(address: str) -> None:
 
 def test_a_name_resolving_to_a_private_address_is_refused() -> None:
     def resolver(host: str, port: int) -> list[IPAddress]:
-        return {"intranet.example": [ip("10.0.0.5")],
-                "mixed.example": [ip("93.184.216.34"), ip("192.168.0.10")],
-                "news.example": [ip("93.184.216.34"), ip("2606:2800:220:1::1")]}[host]
+        return {
+            "intranet.example": [ip("10.0.0.5")],
+            "mixed.example": [ip("93.184.216.34"), ip("192.168.0.10")],
+            "news.example": [ip("93.184.216.34"), ip("2606:2800:220:1::1")],
+        }[host]
 
     guard = NetGuard(resolver=resolver)
     for name in ("intranet.example", "mixed.example"):  # one bad address poisons the name
@@ -199,7 +221,9 @@ def test_dns_rebinding_between_check_and_connect_is_caught(closed: Settings) -> 
         assert victim.connections == 0
 
 
-@pytest.mark.parametrize("target", ["http://127.0.0.3:{port}/", "http://127.0.0.3:{port}/robots.txt"])
+@pytest.mark.parametrize(
+    "target", ["http://127.0.0.3:{port}/", "http://127.0.0.3:{port}/robots.txt"]
+)
 def test_redirect_from_allowed_to_forbidden_host_never_reaches_it(
     closed: Settings, target: str
 ) -> None:

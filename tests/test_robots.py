@@ -77,8 +77,10 @@ def test_star_group_applies_to_agents_without_a_group(path: str, allowed: bool) 
 
 
 def test_groups_for_the_same_agent_are_merged_and_empty_file_allows_all() -> None:
-    text = "User-agent: newswire\nDisallow: /a\n\nUser-agent: x\nDisallow: /\n\n" \
-           "User-agent: NEWSWIRE\nDisallow: /b\n"
+    text = (
+        "User-agent: newswire\nDisallow: /a\n\nUser-agent: x\nDisallow: /\n\n"
+        "User-agent: NEWSWIRE\nDisallow: /b\n"
+    )
     robots = Robots.parse(text)
     assert not robots.allowed("/a/1") and not robots.allowed("/b/1") and robots.allowed("/c")
     assert Robots.parse("").allowed("/anything")
@@ -95,6 +97,7 @@ def test_http_outcomes_map_to_rfc_verdicts() -> None:
     def failing(status: int):  # type: ignore[no-untyped-def]
         def fetch(url: str) -> str:
             raise FetchError("x", "http_status", status=status)
+
         return fetch
 
     assert verdict_for(failing(404), "u").outcome == "allow_all"

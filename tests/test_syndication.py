@@ -7,6 +7,7 @@ copy wins, short texts never match, keys expire and buckets stay bounded.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -228,6 +229,23 @@ def test_short_texts_have_no_signature() -> None:
     assert similarity(signature(short), signature(short)) == 0.0
 
 
+@pytest.mark.parametrize(
+    ("text", "digest"),
+    [
+        (CISA, "0fd7e108ee2c7b3c"),
+        (ISIT, "f160be6088058e84"),  # with a Thai title: character 5-grams
+        (" ".join([THAI_TITLE] * 5), "30dd12b6b992914c"),
+    ],
+)
+def test_signatures_are_stable(text: str, digest: str) -> None:
+    """Signatures stored in Redis by an earlier version must still compare: pin the algorithm.
+
+    A deliberate change of the signature needs a new key or encoding version, not a new digest.
+    """
+    encoded = syndication.encode(signature(text)).encode()
+    assert hashlib.sha256(encoded).hexdigest()[:16] == digest
+
+
 def article(
     article_id: str, source_id: str, text: str, published: datetime | None = None
 ) -> Article:
@@ -326,6 +344,20 @@ def test_expired_originals_are_not_returned(redis: redis_lib.Redis, key_prefix: 
     index(redis, key_prefix, article("cisa-1", "cisa", CISA), TTL)
     redis.delete(f"{key_prefix}sig:cisa-1")  # what expiry does; bucket entries may outlive it
     assert find_original(redis, key_prefix, article("isit-1", "isit-news", ISIT)) is None
+
+
+def test_bucket_members_older_than_the_retention_are_pruned(
+    redis: redis_lib.Redis, key_prefix: str
+) -> None:
+    index(redis, key_prefix, article("cisa-1", "cisa", CISA), TTL)
+    buckets = list(redis.scan_iter(match=f"{key_prefix}lsh:*"))
+    stale = datetime.now(UTC).timestamp() - 2 * TTL
+    for key in buckets:
+        redis.zadd(key, {"stale": stale})
+    index(redis, key_prefix, article("asia-1", "steel-asia", CISA), TTL)
+    for key in buckets:
+        assert redis.zscore(key, "stale") is None
+        assert {m.decode() for m in redis.zrange(key, 0, -1)} == {"cisa-1", "asia-1"}
 
 
 def test_buckets_are_bounded(redis: redis_lib.Redis, key_prefix: str) -> None:

@@ -37,11 +37,13 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import redis as redis_lib  # noqa: E402
+import redis.client  # noqa: E402
 from bs4 import BeautifulSoup  # noqa: E402
 
 from tasks import syndication  # noqa: E402
@@ -230,6 +232,99 @@ def report_memory(texts: list[str]) -> None:
                 client.delete(key)
 
 
+class CommandCounter:
+    """Counts the commands and round trips a redis-py client sends (pipelines included)."""
+
+    def __init__(self) -> None:
+        self.commands = self.round_trips = 0
+
+    def __enter__(self) -> CommandCounter:
+        counter = self
+        single = redis_lib.Redis.execute_command
+        pipeline = redis_lib.client.Pipeline._execute_pipeline
+        transaction = redis_lib.client.Pipeline._execute_transaction
+
+        def count_single(client: Any, *args: Any, **options: Any) -> Any:
+            counter.commands += 1
+            counter.round_trips += 1
+            return single(client, *args, **options)
+
+        def count_pipeline(client: Any, connection: Any, commands: Any, *rest: Any) -> Any:
+            counter.commands += len(commands)
+            counter.round_trips += 1
+            return pipeline(client, connection, commands, *rest)
+
+        def count_transaction(client: Any, connection: Any, commands: Any, *rest: Any) -> Any:
+            counter.commands += len(commands) + 2  # MULTI, EXEC
+            counter.round_trips += 1
+            return transaction(client, connection, commands, *rest)
+
+        self._saved = (single, pipeline, transaction)
+        redis_lib.Redis.execute_command = count_single  # type: ignore[method-assign]
+        redis_lib.client.Pipeline._execute_pipeline = count_pipeline  # type: ignore[method-assign]
+        redis_lib.client.Pipeline._execute_transaction = count_transaction  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        single, pipeline, transaction = self._saved
+        redis_lib.Redis.execute_command = single  # type: ignore[method-assign]
+        redis_lib.client.Pipeline._execute_pipeline = pipeline  # type: ignore[method-assign]
+        redis_lib.client.Pipeline._execute_transaction = transaction  # type: ignore[method-assign]
+
+
+def report_redis_calls(texts: list[str]) -> None:
+    """Client time, commands and round trips of index() and find_original() per article.
+
+    Signatures are computed beforehand (as save_article does), so only the Redis side is timed:
+    ``index`` of each text, then ``find_original`` of the same text from another source (a
+    duplicate: candidates found) and of a text that shares no shingle with any indexed one.
+    """
+    prefix = f"nwbench:{uuid.uuid4().hex[:10]}:"
+    half = len(texts) // 2
+    indexed = texts[:half]
+    novel = [" ".join(reversed(text.split())) for text in texts[half:]]  # no shingle in common
+
+    def article(n: int, source: str, text: str) -> Article:
+        return Article(
+            id=f"{source}-{n:012d}",
+            source_id=source,
+            url="u",
+            canonical_url="u",
+            title="",
+            text=text,
+        )
+
+    for client in redis_client():
+        try:
+            client.ping()
+            rows = []
+            for label, source, batch, call in (
+                ("index", "a", indexed, "index"),
+                ("find_original, a duplicate", "b", indexed, "find"),
+                ("find_original, nothing similar", "c", novel, "find"),
+            ):
+                sigs = [signature(text) for text in batch]
+                articles = [article(n, source, text) for n, text in enumerate(batch)]
+                with CommandCounter() as counter:
+                    started = time.perf_counter()
+                    for item, sig in zip(articles, sigs, strict=True):
+                        if call == "index":
+                            syndication.index(client, prefix, item, 3600, sig)
+                        else:
+                            syndication.find_original(client, prefix, item, sig)
+                    elapsed = time.perf_counter() - started
+                n = len(batch)
+                rows.append(
+                    f"  {label}: {elapsed / n * 1000:.2f} ms, {counter.commands / n:.1f} "
+                    f"commands, {counter.round_trips / n:.1f} round trips per article"
+                )
+            print(f"Redis calls ({half} articles each):")
+            print("\n".join(rows))
+        finally:
+            for key in client.scan_iter(match=f"{prefix}*", count=1000):
+                client.delete(key)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_DIR)
@@ -243,6 +338,7 @@ def main() -> None:
     )
     report_speed(texts)
     report_memory(texts)
+    report_redis_calls(texts)
     if articles:
         report_accuracy(f"corpus ({len(articles)} articles)", labelled_pairs(articles))
     else:
