@@ -145,9 +145,9 @@ def system_resolver(host: str, port: int) -> list[IPAddress]:
     return found
 
 
-def _call_with_timeout(resolver: Resolver, host: str, port: int, timeout: float | None) -> list[
-    IPAddress
-]:
+def _call_with_timeout(
+    resolver: Resolver, host: str, port: int, timeout: float | None
+) -> list[IPAddress]:
     """getaddrinfo cannot be interrupted; run it in a daemon thread so a slow DNS server cannot
     hold the caller past its deadline (the thread finishes on its own when the resolver gives up).
     """
