@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis as redis_lib
 
-from tests.e2e_helpers import newswire, newswire_env, write_sources
+from config.settings import Settings
+from tests.e2e_helpers import REPO, newswire, newswire_env, write_sources
 from tests.fixture_site import FixtureSite, Page, news_site
 
 
@@ -62,3 +66,32 @@ def test_check_a_url_with_nothing_usable_fails_with_reason_codes(
     unknown = newswire("check", "no-such-source", env=env)
     assert unknown.returncode != 0
     assert "no-such-source" in unknown.stderr
+
+
+def test_events_tail_from_start_prints_one_json_event_per_line(
+    settings: Settings, redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    from tasks import store
+    from tests.test_store import SOURCE, make_article
+
+    for n in (1, 2):
+        store.save_article(redis, settings, SOURCE, make_article(n))
+    env = newswire_env(
+        REDIS_URL=str(settings.redis_url),
+        NEWSWIRE_KEY_PREFIX=settings.key_prefix,
+        NEWSWIRE_DATA_DIR=str(tmp_path / "var"),
+    )
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "worker.cli", "events", "tail", "--from-start"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = [json.loads(tail.stdout.readline()) for _ in range(2)]  # type: ignore[union-attr]
+    finally:
+        tail.terminate()
+        tail.communicate(timeout=10)
+    assert [e["type"] for e in lines] == ["newswire.article.created"] * 2
+    assert [e["data"]["title"] for e in lines] == ["Title 1", "Title 2"]
