@@ -10,6 +10,8 @@ Printed:
 - Redis memory per indexed article: MEMORY USAGE of its ``sig:`` key and of the LSH bucket keys,
   summed over N indexed articles and divided by N (Redis from REDIS_URL, else 127.0.0.1:6379,
   else a private embedded redis-server; only keys under a throwaway prefix are touched);
+- Redis calls per article: client time, commands and round trips of ``index`` and of
+  ``find_original`` for a duplicate (candidates found) and for a text sharing no shingle;
 - precision and recall by threshold, end to end (signature, LSH bands, threshold), on labelled
   pairs built from CORPUS_DIR (default: the Readability.js test pages in
   ../shared/corpus/readability-test-pages): every distinct article against its republications
@@ -240,36 +242,40 @@ class CommandCounter:
 
     def __enter__(self) -> CommandCounter:
         counter = self
-        single = redis_lib.Redis.execute_command
-        pipeline = redis_lib.client.Pipeline._execute_pipeline
-        transaction = redis_lib.client.Pipeline._execute_transaction
+        client: Any = redis_lib.Redis
+        pipeline: Any = redis_lib.client.Pipeline
+        single = client.execute_command
+        batch = pipeline._execute_pipeline
+        transaction = pipeline._execute_transaction
 
-        def count_single(client: Any, *args: Any, **options: Any) -> Any:
+        def count_single(self: Any, *args: Any, **options: Any) -> Any:
             counter.commands += 1
             counter.round_trips += 1
-            return single(client, *args, **options)
+            return single(self, *args, **options)
 
-        def count_pipeline(client: Any, connection: Any, commands: Any, *rest: Any) -> Any:
+        def count_batch(self: Any, connection: Any, commands: Any, *rest: Any) -> Any:
             counter.commands += len(commands)
             counter.round_trips += 1
-            return pipeline(client, connection, commands, *rest)
+            return batch(self, connection, commands, *rest)
 
-        def count_transaction(client: Any, connection: Any, commands: Any, *rest: Any) -> Any:
+        def count_transaction(self: Any, connection: Any, commands: Any, *rest: Any) -> Any:
             counter.commands += len(commands) + 2  # MULTI, EXEC
             counter.round_trips += 1
-            return transaction(client, connection, commands, *rest)
+            return transaction(self, connection, commands, *rest)
 
-        self._saved = (single, pipeline, transaction)
-        redis_lib.Redis.execute_command = count_single  # type: ignore[method-assign]
-        redis_lib.client.Pipeline._execute_pipeline = count_pipeline  # type: ignore[method-assign]
-        redis_lib.client.Pipeline._execute_transaction = count_transaction  # type: ignore[method-assign]
+        self._restore = (single, batch, transaction)
+        client.execute_command = count_single
+        pipeline._execute_pipeline = count_batch
+        pipeline._execute_transaction = count_transaction
         return self
 
     def __exit__(self, *exc: object) -> None:
-        single, pipeline, transaction = self._saved
-        redis_lib.Redis.execute_command = single  # type: ignore[method-assign]
-        redis_lib.client.Pipeline._execute_pipeline = pipeline  # type: ignore[method-assign]
-        redis_lib.client.Pipeline._execute_transaction = transaction  # type: ignore[method-assign]
+        client: Any = redis_lib.Redis
+        pipeline: Any = redis_lib.client.Pipeline
+        single, batch, transaction = self._restore
+        client.execute_command = single
+        pipeline._execute_pipeline = batch
+        pipeline._execute_transaction = transaction
 
 
 def report_redis_calls(texts: list[str]) -> None:
