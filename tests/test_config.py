@@ -83,17 +83,22 @@ def test_every_problem_is_listed_with_file_source_and_field(tmp_path: Path) -> N
     assert "source 'nets': allow_networks:" in problems
 
 
-def test_config_validate_exits_2_and_names_the_culprits(tmp_path: Path) -> None:
-    path = tmp_path / "bad.yaml"
-    path.write_text(BAD)
-    result = subprocess.run(
+def config_validate(sources: Path) -> subprocess.CompletedProcess[str]:
+    """`newswire config validate` with nothing but the sources file in its environment."""
+    return subprocess.run(
         [sys.executable, "-m", "worker.cli", "config", "validate"],
-        env={"NEWSWIRE_SOURCES": str(path), "PATH": "/usr/bin:/bin"},
+        env={"NEWSWIRE_SOURCES": str(sources), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=60,
         cwd=Path(__file__).parent.parent,
     )
+
+
+def test_config_validate_exits_2_and_names_the_culprits(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD)
+    result = config_validate(path)
     assert result.returncode == 2
     assert "source 'slow': timezone:" in result.stderr
     assert "source 'Bad_ID': url:" in result.stderr
@@ -102,14 +107,7 @@ def test_config_validate_exits_2_and_names_the_culprits(tmp_path: Path) -> None:
 def test_config_validate_accepts_a_good_file(tmp_path: Path) -> None:
     path = tmp_path / "good.yaml"
     path.write_text(GOOD)
-    result = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "config", "validate"],
-        env={"NEWSWIRE_SOURCES": str(path), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).parent.parent,
-    )
+    result = config_validate(path)
     assert result.returncode == 0, result.stderr
     assert "2 source(s)" in result.stdout
 

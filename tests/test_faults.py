@@ -16,6 +16,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import feedparser
 import pytest
@@ -153,6 +154,15 @@ def test_sigterm_to_the_process_group(
     recover_and_check(redis, settings.key_prefix, env, log)
 
 
+def producer(settings: Settings, env: dict[str, str]) -> ModuleType:
+    """The Celery app, configured like the workers, for sending tasks from the test."""
+    from config.sources import load_sources
+    from worker import app as celery_app
+
+    celery_app.configure(settings, load_sources(env["NEWSWIRE_SOURCES"]))
+    return celery_app
+
+
 def test_the_same_task_delivered_twice(
     env: dict[str, str],
     redis: redis_lib.Redis,
@@ -160,10 +170,7 @@ def test_the_same_task_delivered_twice(
     site: FixtureSite,
     tmp_path: Path,
 ) -> None:
-    from config.sources import load_sources
-    from worker import app as celery_app
-
-    celery_app.configure(settings, load_sources(env["NEWSWIRE_SOURCES"]))
+    celery_app = producer(settings, env)
     url = f"{site.base_url}/en/news/7"
     for _ in range(3):
         celery_app.fetch_articles_task.delay("isit-news", [url])
@@ -195,10 +202,7 @@ def test_work_that_keeps_killing_its_worker_is_dead_lettered(
     site: FixtureSite,
     tmp_path: Path,
 ) -> None:
-    from config.sources import load_sources
-    from worker import app as celery_app
-
-    celery_app.configure(settings, load_sources(env["NEWSWIRE_SOURCES"]))
+    celery_app = producer(settings, env)
     url = f"{site.base_url}/en/news/5"
     # As if three workers had died on this page: the next delivery gives up on it.
     redis.set(f"{settings.key_prefix}attempts:fetch_article:isit-news:{url}", 3)
