@@ -81,6 +81,17 @@ def wait_for_worker(redis: redis_lib.Redis, prefix: str) -> None:
     wait_until(lambda: list(redis.scan_iter(match=f"{prefix}workers:*")), 60, "a worker")
 
 
+def worker_mid_run(
+    env: dict[str, str], redis: redis_lib.Redis, prefix: str, log: Path
+) -> subprocess.Popen[bytes]:
+    """A worker in the middle of a first poll: some articles stored, more in flight."""
+    worker = start_worker(env, log)
+    wait_for_worker(redis, prefix)
+    assert newswire("fetch", "--all", env=env).returncode == 0
+    wait_until(lambda: stored(redis, prefix) >= 3, 60, "some articles")
+    return worker
+
+
 def recover_and_check(redis: redis_lib.Redis, prefix: str, env: dict[str, str], log: Path) -> None:
     """Start a fresh worker, let redelivered tasks finish, poll again, check exactly-once."""
     worker = start_worker(env, log)
@@ -110,10 +121,7 @@ def test_sigkill_of_the_whole_worker_mid_poll(
     env: dict[str, str], redis: redis_lib.Redis, settings: Settings, tmp_path: Path
 ) -> None:
     log = tmp_path / "worker.log"
-    worker = start_worker(env, log)
-    wait_for_worker(redis, settings.key_prefix)
-    assert newswire("fetch", "--all", env=env).returncode == 0
-    wait_until(lambda: stored(redis, settings.key_prefix) >= 3, 60, "some articles")
+    worker = worker_mid_run(env, redis, settings.key_prefix, log)
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait()
     assert stored(redis, settings.key_prefix) < ARTICLES  # the fault struck mid-run
@@ -124,11 +132,8 @@ def test_sigkill_of_a_pool_child(
     env: dict[str, str], redis: redis_lib.Redis, settings: Settings, tmp_path: Path
 ) -> None:
     log = tmp_path / "worker.log"
-    worker = start_worker(env, log)
+    worker = worker_mid_run(env, redis, settings.key_prefix, log)
     try:
-        wait_for_worker(redis, settings.key_prefix)
-        assert newswire("fetch", "--all", env=env).returncode == 0
-        wait_until(lambda: stored(redis, settings.key_prefix) >= 3, 60, "some articles")
         children = subprocess.run(
             ["pgrep", "-P", str(worker.pid)], capture_output=True, text=True
         ).stdout.split()
@@ -145,10 +150,7 @@ def test_sigterm_to_the_process_group(
     env: dict[str, str], redis: redis_lib.Redis, settings: Settings, tmp_path: Path
 ) -> None:
     log = tmp_path / "worker.log"
-    worker = start_worker(env, log)
-    wait_for_worker(redis, settings.key_prefix)
-    assert newswire("fetch", "--all", env=env).returncode == 0
-    wait_until(lambda: stored(redis, settings.key_prefix) >= 3, 60, "some articles")
+    worker = worker_mid_run(env, redis, settings.key_prefix, log)
     os.killpg(worker.pid, signal.SIGTERM)
     assert worker.wait(60) == 0, log.read_text()[-2000:]
     recover_and_check(redis, settings.key_prefix, env, log)
