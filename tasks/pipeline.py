@@ -196,7 +196,9 @@ def ingest_article(
     boilerplate = load_boilerplate(redis, settings.key_prefix, source.id)
     now = datetime.now(UTC)
     article, blocks = extract(page, source, boilerplate, now)
-    record_blocks(redis, settings.key_prefix, source.id, page.final_url, blocks)
+    record_blocks(
+        redis, settings.key_prefix, source.id, page.final_url, blocks, learned=bool(boilerplate)
+    )
     result = store.save_article(redis, settings, source, article, link_url=url)
     if result.outcome == "new":
         # Validators let the scheduled refreshes (tasks/refresh.py) cost a 304.

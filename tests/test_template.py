@@ -118,3 +118,17 @@ def test_boilerplate_is_cached_briefly_per_process(
     clock[0] += 1
     assert load_boilerplate(redis, key_prefix, SOURCE_ID) == learned | {late}
     assert load_boilerplate(redis, key_prefix, "other-source") == frozenset()
+
+
+def test_once_learned_only_a_sample_of_pages_is_counted(
+    redis: redis_lib.Redis, key_prefix: str
+) -> None:
+    new_block = "fedcba9876543210"
+    pages = [url(n) for n in range(200)]
+    for page_url in pages:
+        record_blocks(redis, key_prefix, SOURCE_ID, page_url, [new_block], learned=True)
+    counted = int(redis.zscore(f"{key_prefix}template:{SOURCE_ID}:blocks", new_block) or 0)
+    # The sample is fixed by the URL: about 1 in SAMPLE_EVERY, the same pages on every worker.
+    assert len(pages) / template.SAMPLE_EVERY / 2 < counted < len(pages) / template.SAMPLE_EVERY * 2
+    # Counting enough sampled pages still teaches a new template block.
+    assert new_block in load_boilerplate(redis, key_prefix, SOURCE_ID)
