@@ -240,7 +240,7 @@ def machine_busy() -> float:
 class SiteServer:
     """tests/benchmarks/site_server.py in its own process; stdin held open as its lifeline."""
 
-    def __init__(self, sources: int, articles: int) -> None:
+    def __init__(self, sources: int, articles: int, light: bool = False) -> None:
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -249,6 +249,7 @@ class SiteServer:
                 str(sources),
                 "--articles",
                 str(articles),
+                *(["--light"] if light else []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -455,9 +456,23 @@ def redis_cpu(client: redis_lib.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def redis_calls(client: redis_lib.Redis) -> int:
+def redis_calls(client: redis_lib.Redis) -> Counter[str]:
+    """Calls and server microseconds per command so far (INFO commandstats), keyed
+    ``"get"`` (calls) and ``"get usec"``. Commands run by scripts count on their own too."""
     stats: Any = client.info("commandstats")
-    return sum(int(v["calls"]) for v in stats.values())
+    out: Counter[str] = Counter()
+    for name, values in stats.items():
+        out[name.removeprefix("cmdstat_")] = int(values["calls"])
+        out[name.removeprefix("cmdstat_") + " usec"] = int(values["usec"])
+    return out
+
+
+def calls_only(counter: Counter[str]) -> Counter[str]:
+    return Counter({k: v for k, v in counter.items() if not k.endswith(" usec")})
+
+
+def usec_only(counter: Counter[str]) -> Counter[str]:
+    return Counter({k.removesuffix(" usec"): v for k, v in counter.items() if k.endswith(" usec")})
 
 
 @dataclass
@@ -470,9 +485,10 @@ class FetchRun:
     server_cpu: float
     worker_cpu: float
     worker_kernel: float
+    worker_main_cpu: float  # the worker's main process: Celery's consumer, no task runs there
     cli_cpu: float
     redis_cpu: float
-    redis_calls: int
+    redis_calls: Counter[str]
     last_event_to_exit: float | None
     machine_busy: float
 
@@ -486,6 +502,7 @@ def run_fetch(
     site.reset()
     server_cpu0, worker_cpu0, redis_cpu0 = site.cpu(), tree_cpu(worker_pid), redis_cpu(redis)
     kernel0 = tree_cpu(worker_pid, kernel_only=True)
+    main_cpu0 = proc_cpu(worker_pid)
     calls0 = redis_calls(redis)
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy0 = machine_busy()
@@ -503,6 +520,7 @@ def run_fetch(
     busy = machine_busy() - busy0
     children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     worker_cpu = tree_cpu(worker_pid) - worker_cpu0
+    main_cpu = proc_cpu(worker_pid) - main_cpu0
     worker_kernel = tree_cpu(worker_pid, kernel_only=True) - kernel0
     server = site.stats()
     match = SUMMARY.search(result.stdout)
@@ -520,6 +538,7 @@ def run_fetch(
         server_cpu=site.cpu() - server_cpu0,
         worker_cpu=worker_cpu,
         worker_kernel=worker_kernel,
+        worker_main_cpu=main_cpu,
         cli_cpu=(children1.ru_utime + children1.ru_stime)
         - (children0.ru_utime + children0.ru_stime),
         redis_cpu=redis_cpu(redis) - redis_cpu0,
@@ -1109,6 +1128,8 @@ def report(
         f" {args.sources} listing pages, {args.processes} processes, {os.cpu_count()} CPUs,"
         f" Redis {redis_version} at {redis_url}"
     )
+    weight = "light fixture pages" if args.light else "a real site's furniture, site_chrome.py"
+    w(f"article pages: {bares[0].server['article_bytes'] / 1024:.0f} KB on average ({weight})")
     w("")
 
     def row(label: str, left: str, right: str, tail: str = "") -> None:
@@ -1153,6 +1174,11 @@ def report(
         f"{1000 * bare.kernel / bare.articles:.2f}",
         f"{1000 * first.worker_kernel / per:.2f}",
     )
+    row(
+        "  of which worker main process (Celery consumer)",
+        "-",
+        f"{1000 * first.worker_main_cpu / per:.2f}",
+    )
     row("Redis server CPU ms/article", "-", f"{1000 * first.redis_cpu / per:.2f}")
     row(
         "site server CPU ms/request",
@@ -1165,7 +1191,13 @@ def report(
         f"{1000 * e2e_machine:.2f}",
         f"{bare_machine / e2e_machine:>9.2f}   (= throughput ratio when CPU-bound)",
     )
-    row("Redis commands/article (all clients)", "-", f"{first.redis_calls / per:.1f}")
+    calls, usec = calls_only(first.redis_calls), usec_only(first.redis_calls)
+    row("Redis commands/article (all clients)", "-", f"{calls.total() / per:.1f}")
+    w("    most called: " + ", ".join(f"{name} {n / per:.1f}" for name, n in calls.most_common(6)))
+    w(
+        "    most server time (us/article): "
+        + ", ".join(f"{name} {n / per:.0f}" for name, n in usec.most_common(6))
+    )
     row("HTTP GETs listing/article/robots", http(bare.server), http(first.server))
     row(
         "CPU-s used by other processes meanwhile",
@@ -1259,7 +1291,8 @@ def report(
         f"  {listing_304} conditional GETs answered 304, {article_gets} article GETs,"
         f" wall {repoll.command_wall:.2f} s (command),"
         f" worker CPU {1000 * repoll.worker_cpu:.0f} ms,"
-        f" Redis commands {repoll.redis_calls}   target {args.sources} x 304 and 0 article GETs:"
+        f" Redis commands {calls_only(repoll.redis_calls).total()}"
+        f"   target {args.sources} x 304 and 0 article GETs:"
         f" {verdict(listing_304 == args.sources and article_gets == 0)}"
     )
     w(f"  {repoll.summary}")
@@ -1301,6 +1334,9 @@ def main() -> int:
     parser.add_argument("--articles", type=int, default=2000)
     parser.add_argument("--sources", type=int, default=100)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument(
+        "--light", action="store_true", help="~3 KB article pages instead of a real site's ~60 KB"
+    )
     parser.add_argument("--sample-sources", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=2, help="rounds of bare + newswire; best")
     parser.add_argument("--scale", type=int, default=100_000, help="stored articles, large case")
@@ -1324,7 +1360,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix=f"nwbench-{run}-"))
     began = time.monotonic()
     note(f"prefix {prefix}, work dir {tmp}")
-    site = SiteServer(args.sources, args.articles)
+    site = SiteServer(args.sources, args.articles, args.light)
     try:
         note(f"site {site.base_url}: {args.articles} articles on {args.sources} listings")
         listings = [f"{site.base_url}/s{i}/news" for i in range(args.sources)]

@@ -4,7 +4,9 @@
 
 ``--sources`` listing pages ``/s<i>/news`` share ``--articles`` article pages ``/s<i>/news/<n>``
 (the markup of tests/fixture_site.py: Thai titles, dated paragraphs, a "Source : X" line, a
-related-news list and a disclaimer); every 10th article is served as windows-874 bytes. Every page
+related-news list and a disclaimer), dressed in the furniture of a real news site
+(tests/benchmarks/site_chrome.py: ~60 KB, ~850 elements) unless ``--light``; every 10th article
+is served as windows-874 bytes. Every page
 has an ETag and a Last-Modified and answers a matching conditional GET with 304. ``/robots.txt``
 allows everything.
 
@@ -33,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from tests.benchmarks.site_chrome import dress  # noqa: E402
 from tests.fixture_site import LAST_MODIFIED, article_html, listing_html  # noqa: E402
 
 CP874_EVERY = 10
@@ -62,7 +65,8 @@ def source_articles(sources: int, articles: int) -> list[list[int]]:
     return out
 
 
-def build_site(sources: int, articles: int) -> dict[str, Page]:
+def build_site(sources: int, articles: int, light: bool = False) -> dict[str, Page]:
+    """The site's pages by path; article pages carry a real site's weight unless ``light``."""
     pages: dict[str, Page] = {"/robots.txt": Page(ROBOTS, "text/plain")}
     for index, ids in enumerate(source_articles(sources, articles)):
         base = f"/s{index}/news"
@@ -70,11 +74,13 @@ def build_site(sources: int, articles: int) -> dict[str, Page]:
         pages[base] = Page(listing.encode(), "text/html; charset=utf-8")
         for n in ids:
             related = [r for r in (n + 1, n + 2, n + 3) if r in ids]
-            if n % CP874_EVERY == 0:
-                html = article_html(n, related=related, charset="windows-874")
+            cp874 = n % CP874_EVERY == 0
+            html = article_html(n, related=related, charset="windows-874" if cp874 else "utf-8")
+            html = html if light else dress(html, n)
+            if cp874:
                 body, ctype = html.encode("cp874"), "text/html; charset=windows-874"
             else:
-                body, ctype = article_html(n, related=related).encode(), "text/html; charset=utf-8"
+                body, ctype = html.encode(), "text/html; charset=utf-8"
             pages[f"{base}/{n}"] = Page(
                 body.replace(b'href="/en/news/', f'href="{base}/'.encode()), ctype
             )
@@ -84,6 +90,8 @@ def build_site(sources: int, articles: int) -> dict[str, Page]:
 class Site:
     def __init__(self, pages: dict[str, Page]) -> None:
         self.pages = pages
+        sizes = [len(page.body) for path, page in pages.items() if ARTICLE.match(path)]
+        self.article_bytes = sum(sizes) // max(len(sizes), 1)  # mean, for the report
         self.counts: Counter[str] = Counter()
         self.first: float | None = None
         self.last: float | None = None
@@ -100,7 +108,12 @@ class Site:
     def answer(self, path: str, headers: dict[str, str]) -> tuple[bytes, bool]:
         """(response bytes without body-less trailer, keep-alive?) for one GET/HEAD."""
         if path == "/__stats":
-            stats = {"counts": dict(self.counts), "first": self.first, "last": self.last}
+            stats = {
+                "counts": dict(self.counts),
+                "first": self.first,
+                "last": self.last,
+                "article_bytes": self.article_bytes,
+            }
             return _response(200, "OK", json.dumps(stats).encode(), "application/json", {}), True
         if path == "/__reset":
             self.counts.clear()
@@ -189,8 +202,9 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=2000)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--light", action="store_true", help="bare ~3 KB article pages")
     args = parser.parse_args()
-    site = Site(build_site(args.sources, args.articles))
+    site = Site(build_site(args.sources, args.articles, args.light))
     asyncio.run(serve(site, args.host, args.port))
 
 
