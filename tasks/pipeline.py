@@ -21,7 +21,7 @@ from redis import Redis
 
 from config.settings import Settings
 from config.sources import Source
-from tasks import metrics, refresh, store
+from tasks import metrics, store
 from tasks.errors import ParseError
 from tasks.extract import analyze_article, extract_links, find_next_page
 from tasks.fetch import Fetcher
@@ -199,18 +199,13 @@ def ingest_article(
     record_blocks(
         redis, settings.key_prefix, source.id, page.final_url, blocks, learned=bool(boilerplate)
     )
-    result = store.save_article(redis, settings, source, article, link_url=url)
-    if result.outcome == "new":
-        # Validators let the scheduled refreshes (tasks/refresh.py) cost a 304.
-        page_validators = store.Validators(
-            url, page.etag, page.last_modified, hashlib.sha256(page.content).hexdigest()
-        )
-        pipe = redis.pipeline(transaction=False)
-        store.save_validators(
-            pipe, Keys(settings.key_prefix), page_validators, settings.retention_seconds
-        )
-        refresh.schedule(pipe, settings, source.id, url, now.timestamp())
-        pipe.execute()
+    # The page's validators let the scheduled refreshes (tasks/refresh.py) cost a 304.
+    page_validators = store.Validators(
+        url, page.etag, page.last_modified, hashlib.sha256(page.content).hexdigest()
+    )
+    result = store.save_article(
+        redis, settings, source, article, link_url=url, page=page_validators
+    )
     log.info(
         "article.done source=%s url=%s outcome=%s id=%s ms=%d",
         source.id,

@@ -34,6 +34,26 @@ def _key(keys: Keys) -> str:
     return f"{keys.prefix}refresh"
 
 
+def schedule_key(settings: Settings) -> str:
+    return _key(Keys(settings.key_prefix))
+
+
+def plan(
+    settings: Settings, source_id: str, url: str, first_seen: float, now: float | None = None
+) -> tuple[str, float] | None:
+    """The schedule entry (member, due time) of an article's next refresh; None when its
+    refresh window is over."""
+    now = time.time() if now is None else now
+    window_end = first_seen + settings.refresh_hours * 3600
+    gap = FIRST_REFRESH_SECONDS
+    while first_seen + gap <= now:
+        gap *= 2
+    due = first_seen + gap
+    if settings.refresh_hours <= 0 or due > window_end:
+        return None
+    return f"{source_id} {first_seen:.0f} {url}", due
+
+
 def schedule(
     redis: Redis,
     settings: Settings,
@@ -42,16 +62,14 @@ def schedule(
     first_seen: float,
     now: float | None = None,
 ) -> bool:
-    """Plan the next refresh of an article; False when its refresh window is over."""
-    now = time.time() if now is None else now
-    window_end = first_seen + settings.refresh_hours * 3600
-    gap = FIRST_REFRESH_SECONDS
-    while first_seen + gap <= now:
-        gap *= 2
-    due = first_seen + gap
-    if settings.refresh_hours <= 0 or due > window_end:
+    """Plan the next refresh of an article; False when its refresh window is over.
+
+    A new article's first refresh is planned by its claim (tasks/claim.lua), with ``plan``.
+    """
+    entry = plan(settings, source_id, url, first_seen, now)
+    if entry is None:
         return False
-    redis.zadd(_key(Keys(settings.key_prefix)), {f"{source_id} {first_seen:.0f} {url}": due})
+    redis.zadd(schedule_key(settings), {entry[0]: entry[1]})
     return True
 
 

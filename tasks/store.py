@@ -17,7 +17,7 @@ from redis import Redis
 
 from config.settings import Settings
 from config.sources import Source
-from tasks import events, syndication
+from tasks import events, refresh, syndication
 from tasks.keys import Keys, text
 from tasks.models import Article
 from tasks.normalize import article_id, canonical_url
@@ -63,9 +63,18 @@ class SaveResult:
 
 
 def save_article(
-    redis: Redis, settings: Settings, source: Source, article: Article, link_url: str | None = None
+    redis: Redis,
+    settings: Settings,
+    source: Source,
+    article: Article,
+    link_url: str | None = None,
+    page: Validators | None = None,
 ) -> SaveResult:
     """Store a freshly extracted article: created, updated (content changed) or unchanged.
+
+    ``page``: the validators of the response the article came from. The claim stores them (so
+    later refreshes can cost a 304) and, for a new article, plans its first refresh, in the
+    same atomic step.
 
     A near-copy of a story another source published first (syndication) gets ``duplicate_of``:
     it stays in its own source's feed but joins a combined feed (topics, ``all``) only where the
@@ -80,12 +89,18 @@ def save_article(
         feeds = _feeds_without(redis, keys, feeds, original, own=source.id)
     ttl = settings.retention_seconds
     seen_url = link_url or article.url
+    first_refresh = None
+    if page is not None:
+        first_seen = (article.fetched_at or datetime.now(UTC)).timestamp()
+        first_refresh = refresh.plan(settings, source.id, page.url, first_seen)
     created = redis.register_script(_CLAIM)(
         keys=[
             keys.article(article.id),
             settings.stream_key,
             keys.dirty_feeds,
             keys.seen(link_id(seen_url)),
+            keys.http_cache(page.url if page else seen_url),
+            refresh.schedule_key(settings),
             *(keys.feed_index(f) for f in feeds),
         ],
         args=[
@@ -96,6 +111,11 @@ def save_article(
             _score(article),
             events.encode(events.article_event(events.CREATED, article)),
             settings.stream_maxlen,
+            (page.etag or "") if page else "",
+            (page.last_modified or "") if page else "",
+            page.content_hash if page else "",
+            first_refresh[0] if first_refresh else "",
+            repr(first_refresh[1]) if first_refresh else "",
             *feeds,
         ],
     )

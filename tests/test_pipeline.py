@@ -102,9 +102,12 @@ def test_an_edited_article_is_updated_by_its_refresh(
     source = source_for(site)
     url = f"{site.base_url}/en/news/3"
     created = pipeline.ingest_article(fetcher, redis, settings, source, url)
+    again = pipeline.ingest_article(fetcher, redis, settings, source, url)
+    assert again.outcome == "unchanged"
+    assert redis.zcard(refresh.schedule_key(settings)) == 1  # a second claim plans nothing
     assert refresh.take_due(
         redis, Keys(settings.key_prefix), now=created.article.fetched_at.timestamp() + 3601
-    )  # scheduled an hour after first seen
+    )  # scheduled an hour after first seen, by the claim itself
     assert pipeline.refresh_article(fetcher, redis, settings, source, url) == "not_modified"
 
     edited = article_html(3, related=[4]).replace("(story 3)", "(story 3, corrected)")
