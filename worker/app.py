@@ -339,19 +339,27 @@ def too_many_attempts(ctx: Context, task: str, *args: str) -> bool:
     delivered again and again. The counter survives the crash because it is in Redis; after the
     last attempt the work is dead-lettered and reported instead of being retried for ever.
     """
-    key = _attempts_key(ctx, task, *args)
+    return bool(over_attempts(ctx, task, [args]))
+
+
+def over_attempts(ctx: Context, task: str, units: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """``too_many_attempts`` for many units of work (a batch's pages) in one round trip: the
+    units that are dead-lettered now."""
+    if not units:
+        return []
     pipe = ctx.redis.pipeline(transaction=False)
-    pipe.incr(key)
-    pipe.expire(key, ATTEMPTS_TTL)
-    attempts = int(pipe.execute()[0])
-    if attempts <= MAX_ATTEMPTS:
-        return False
-    ctx.redis.rpush(
-        ctx.keys.dead_letters,
-        json.dumps({"task": task, "args": list(args), "attempts": attempts - 1}),
-    )
-    log.error("task.dead_lettered task=%s args=%s attempts=%d", task, args, attempts - 1)
-    return True
+    for args in units:
+        pipe.incr(_attempts_key(ctx, task, *args))
+        pipe.expire(_attempts_key(ctx, task, *args), ATTEMPTS_TTL)
+    counts = [int(n) for n in pipe.execute()[::2]]
+    over = [(args, n - 1) for args, n in zip(units, counts, strict=True) if n > MAX_ATTEMPTS]
+    for args, attempts in over:
+        ctx.redis.rpush(
+            ctx.keys.dead_letters,
+            json.dumps({"task": task, "args": list(args), "attempts": attempts}),
+        )
+        log.error("task.dead_lettered task=%s args=%s attempts=%d", task, args, attempts)
+    return [args for args, _ in over]
 
 
 def attempt_done(ctx: Context, task: str, *args: str) -> None:
@@ -371,14 +379,17 @@ def fetch_articles_task(source_id: str, urls: list[str], run_id: str | None = No
     if source is None:
         log.error("article.unknown_source source=%s urls=%d", source_id, len(urls))
         return
-    todo = set(store.unknown_links(ctx.redis, ctx.keys, urls))
+    todo = store.unknown_links(ctx.redis, ctx.keys, urls)
+    given_up = {
+        args[-1] for args in over_attempts(ctx, "fetch_article", [(source_id, url) for url in todo])
+    }
     finished: list[runs.Finished] = []
     changed = False
     for url in urls:
         if url not in todo:
             finished.append(runs.Finished(f"article:{url}", "unchanged"))
             continue
-        outcome, error = ingest_one(ctx, source, url)
+        outcome, error = ingest_one(ctx, source, url, given_up=url in given_up)
         count(ctx, "newswire_articles_total", source=source_id, outcome=outcome)
         changed = changed or outcome in ("new", "updated")
         detail = {**error.to_dict(), "scope": "article"} if error else None
@@ -392,9 +403,14 @@ def fetch_articles_task(source_id: str, urls: list[str], run_id: str | None = No
     metrics.flush(ctx.redis)
 
 
-def ingest_one(ctx: Context, source: Source, url: str) -> tuple[str, NewswireError | None]:
-    """One article page: its outcome (new, updated, unchanged, duplicate, failed) and error."""
-    if too_many_attempts(ctx, "fetch_article", source.id, url):
+def ingest_one(
+    ctx: Context, source: Source, url: str, given_up: bool = False
+) -> tuple[str, NewswireError | None]:
+    """One article page: its outcome (new, updated, unchanged, duplicate, failed) and error.
+
+    ``given_up``: the page was tried MAX_ATTEMPTS times already (see too_many_attempts).
+    """
+    if given_up:
         error = ParseError(
             f"dead-lettered after {MAX_ATTEMPTS} attempts that never finished",
             "internal",
