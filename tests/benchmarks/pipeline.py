@@ -10,7 +10,9 @@ What one run does, on one machine, and prints as one table:
 
 1. Generates a news site (tests/benchmarks/site_server.py): ``--sources`` listing pages
    ``/s<i>/news`` over ``--articles`` article pages, every 10th served as windows-874, with
-   ETag/Last-Modified. It is served by a separate process, which counts requests by kind/status.
+   ETag/Last-Modified. Article pages carry a real news site's furniture (~57 KB; see
+   tests/benchmarks/site_chrome.py), or are bare ~3 KB fixture pages with ``--light``. It is
+   served by a separate process, which counts requests by kind/status.
 2. **Bare limit**: ``--processes`` processes (spawned, imports done before the clock starts),
    each with a plain ``httpx.Client``, fetch their share of the listings, ``tasks.extract``'s
    ``extract_links``, then every article: GET, ``tasks.decode.decode_html``,
@@ -18,6 +20,8 @@ What one run does, on one machine, and prints as one table:
 3. **newswire end to end**: a real ``newswire worker --concurrency <processes>`` on the real
    Redis (own key prefix ``nwbench:<uuid>:``), then ``newswire fetch --all --wait`` (first poll),
    then the same command again (unchanged re-poll: conditional GETs answered 304).
+   Once, after the rounds: **the issue's reference loop**, the bare loop with a full
+   BeautifulSoup tree and naive title/date/body lookups instead of ``tasks.extract``.
    Throughput = articles / (first HTTP request seen by the site -> command exit), which includes
    the feed rebuild the command waits for; the command's own start-up is shown apart.
 4. **Stage split**: the worker's task functions (``poll_source_task.run``,
@@ -308,8 +312,22 @@ def count_of(stats: dict[str, Any], key: str) -> int:
 # --- 1. the bare limit -------------------------------------------------------------------------
 
 
+def naive_article(content: bytes) -> tuple[str, str | None, str]:
+    """The issue's reference loop: a full BeautifulSoup tree, then title, date and body found
+    the obvious way. No boilerplate removal, no metadata, no fallbacks."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(content, "lxml")
+    heading = soup.find("h1") or soup.title
+    title = heading.get_text(" ", strip=True) if heading else ""
+    time_tag = soup.find("time")
+    date = str(time_tag.get("datetime") or time_tag.get_text()) if time_tag else None
+    body = "\n".join(p.get_text(" ", strip=True) for p in soup.find_all("p"))
+    return title, date, body
+
+
 def bare_child(
-    listings: list[str], ready: Any, go: Any, results: Any
+    listings: list[str], ready: Any, go: Any, results: Any, naive: bool = False
 ) -> None:  # pragma: no cover - runs in a spawned process
     from tasks import extract
     from tasks.decode import decode_html
@@ -335,6 +353,11 @@ def bare_child(
             with stages.stage("fetch"):
                 response = client.get(link)
                 content = response.content
+            if naive:
+                with stages.stage("parse"):
+                    naive_article(content)
+                    articles += 1
+                continue
             ctype = response.headers.get("content-type")
             with stages.stage("decode"):
                 text, _ = decode_html(content, ctype)
@@ -375,13 +398,15 @@ class BareResult:
     machine_busy: float
 
 
-def run_bare(site: SiteServer, listings: list[str], processes: int) -> BareResult:
+def run_bare(
+    site: SiteServer, listings: list[str], processes: int, naive: bool = False
+) -> BareResult:
     ctx = multiprocessing.get_context("spawn")
     ready, go = ctx.Barrier(processes + 1), ctx.Event()
     results = ctx.Queue()
     shares = [listings[i::processes] for i in range(processes)]
     children = [
-        ctx.Process(target=bare_child, args=(share, ready, go, results), daemon=True)
+        ctx.Process(target=bare_child, args=(share, ready, go, results, naive), daemon=True)
         for share in shares
     ]
     for child in children:
@@ -1100,6 +1125,7 @@ def report(
     redis_version: str,
     bares: list[BareResult],
     e2es: list[E2EResult],
+    naive: BareResult,
     sample: SampleResult,
     dedup: dict[int, int],
     scaling: dict[int, tuple[float, float, int]],
@@ -1212,6 +1238,14 @@ def report(
         + " (feed rebuild wait)"
     )
     w(f"  {first.summary}")
+    w("")
+    naive_rate = bare_rate_of(naive)
+    naive_machine = (naive.cpu + naive.server_cpu) / max(naive.articles, 1)
+    w("THE ISSUE'S REFERENCE LOOP (bare, but a full BeautifulSoup tree and naive title/date/body)")
+    w(
+        f"  {naive_rate:.1f} articles/s, machine CPU {1000 * naive_machine:.2f} ms/article;"
+        f" newswire end to end is {e2e_rate / naive_rate:.2f}x its throughput"
+    )
     w("")
     per_bare = {k: 1000 * v / bare.articles for k, v in bare.stages.items()}
     per_sample = {k: 1000 * v / max(sample.articles, 1) for k, v in sample.stages.cpu.items()}
@@ -1388,6 +1422,9 @@ def main() -> int:
                 )
             )
             delete_prefix(redis, f"{prefix}e2e{round_}:")  # measured already; free the memory
+        note("the issue's reference loop (full BeautifulSoup tree, naive title/date/body)")
+        wait_for_quiet()
+        naive = run_bare(site, listings, args.processes, naive=True)
         note("stage split (in process)")
         profiler = None
         if args.cprofile:
@@ -1417,7 +1454,16 @@ def main() -> int:
                 py_spy,
             )
         lines = report(
-            args, args.redis_url, redis_version, bares, e2es, sample, dedup, scaling, profile
+            args,
+            args.redis_url,
+            redis_version,
+            bares,
+            e2es,
+            naive,
+            sample,
+            dedup,
+            scaling,
+            profile,
         )
         print("\n".join(lines))
         print(f"\n(benchmark took {time.monotonic() - began:.0f} s)")
