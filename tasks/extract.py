@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from itertools import islice
@@ -28,13 +29,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup, Tag
+from bs4.builder._lxml import LXMLTreeBuilder
 from bs4.element import (
+    AttributeValueWithCharsetSubstitution,
     CData,
     Comment,
     Declaration,
     Doctype,
     NavigableString,
     PageElement,
+    PreformattedString,
     ProcessingInstruction,
 )
 
@@ -269,12 +273,47 @@ MAX_SCORED_DEPTH = 400  # real pages nest a few dozen levels deep
 # --- parsing ------------------------------------------------------------------------------------
 
 
+class _HTMLTreeBuilder(LXMLTreeBuilder):
+    """bs4's lxml builder without its namespace bookkeeping for plain HTML elements.
+
+    lxml's HTML parser reports no namespaces, yet bs4 copies every attribute dict twice and
+    resolves namespace prefixes for every tag: an eighth of the parse. Whenever a namespace is
+    in play after all, the stock code runs, so the tree is exactly the one bs4 would build.
+    """
+
+    def start(
+        self, tag: str | bytes, attrib: dict[str | bytes, str | bytes], nsmap: Any = None
+    ) -> None:
+        if (
+            nsmap
+            or len(self.nsmaps) > 1
+            or not isinstance(tag, str)
+            or tag.startswith("{")
+            or (attrib and "{" in "".join(map(str, attrib)))
+            or self.soup is None
+        ):
+            super().start(tag, attrib, nsmap or {})
+            return
+        attrs: dict[str, str] = dict(attrib)  # type: ignore[arg-type]  # str in HTML mode
+        self.soup.handle_starttag(
+            tag, None, None, attrs, namespaces=self.active_namespace_prefixes[-1]
+        )
+
+    def end(self, tag: str | bytes) -> None:
+        if len(self.nsmaps) > 1 or not isinstance(tag, str) or tag.startswith("{") or not self.soup:
+            super().end(tag)
+            return
+        self.soup.endData()
+        self.soup.handle_endtag(tag, None)
+
+
 def parse_html(html: bytes | str, content_type: str | None = None) -> BeautifulSoup:
     """One parse of a page with lxml; bytes are decoded first (tasks.decode)."""
     text = decode_html(html, content_type)[0] if isinstance(html, bytes) else html
     # lxml stops at NUL characters; they are never meaningful in HTML. Attributes stay plain
     # strings (class="a b" is not split into a list): faster, and _attr reads both.
-    return BeautifulSoup(text.replace("\x00", ""), "lxml", multi_valued_attributes=None)
+    builder = _HTMLTreeBuilder(multi_valued_attributes=None)
+    return BeautifulSoup(text.replace("\x00", ""), builder=builder)
 
 
 def _text(node: Tag | NavigableString | None) -> str:
@@ -297,14 +336,110 @@ def _short_text(tag: Tag, limit: int) -> str:
 
 
 def _attr(tag: Tag, name: str) -> str:
-    value = tag.get(name)
+    # Read on every tag of the page, several times: plain dict access, the common case first.
+    attrs = tag.attrs
+    if not attrs:
+        return ""
+    value = attrs.get(name)
+    if isinstance(value, str):
+        return value.strip()
     if isinstance(value, list):
         return " ".join(value)
-    return value.strip() if isinstance(value, str) else ""
+    return ""
 
 
 def _hints(tag: Tag) -> str:
+    if not tag.attrs:
+        return ""
     return f"{_attr(tag, 'class')} {_attr(tag, 'id')}".strip()
+
+
+def _descendant_tags(root: Tag, names: frozenset[str] | None = None) -> list[Tag]:
+    """``root.find_all(names or True)`` without building a SoupStrainer per call.
+
+    Called thousands of times on small subtrees, where bs4's matcher set-up costs more than the
+    walk itself.
+    """
+    if names is None:
+        return [node for node in root.descendants if isinstance(node, Tag)]
+    return [node for node in root.descendants if isinstance(node, Tag) and node.name in names]
+
+
+def _first_descendant(root: Tag, names: frozenset[str]) -> Tag | None:
+    """``root.find(names)``, as cheaply as ``_descendant_tags``."""
+    for node in root.descendants:
+        if isinstance(node, Tag) and node.name in names:
+            return node
+    return None
+
+
+def _has_ancestor(tag: Tag, names: frozenset[str]) -> bool:
+    """``tag.find_parent(names) is not None``."""
+    parent = tag.parent
+    while parent is not None:
+        if parent.name in names:
+            return True
+        parent = parent.parent
+    return False
+
+
+def _escape_xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _quoted(value: str) -> str:
+    if '"' not in value:
+        return f'"{value}"'
+    if "'" not in value:
+        return f"'{value}'"
+    return '"' + value.replace('"', "&quot;") + '"'
+
+
+def _serialize(root: Tag) -> str:
+    """``str(root)``: the same markup as bs4's "minimal" formatter, several times faster.
+
+    bs4 renders through a generator of events and a formatter call per node; the body of a
+    long article has thousands of nodes, and this runs once per page on the whole body.
+    """
+    if isinstance(root, BeautifulSoup):
+        return str(root)
+    pieces: list[str] = []
+    stack: list[PageElement | str] = [root]
+    while stack:
+        node = stack.pop()
+        if type(node) is str:  # a closing tag pushed below
+            pieces.append(node)
+        elif isinstance(node, Tag):
+            name = f"{node.prefix}:{node.name}" if node.prefix else node.name
+            attributes = "".join(
+                f" {key}" if value is None else f" {key}={_quoted(_escape_xml(_attr_text(value)))}"
+                for key, value in sorted(node.attrs.items())
+            )
+            if not node.contents and node.can_be_empty_element:
+                pieces.append(f"<{name}{attributes}/>")
+                continue
+            pieces.append(f"<{name}{attributes}>")
+            stack.append(f"</{name}>")
+            stack.extend(reversed(node.contents))
+        elif isinstance(node, PreformattedString):  # comments, CDATA, doctypes: verbatim
+            pieces.append(f"{node.PREFIX}{node}{node.SUFFIX}")
+        elif isinstance(node, NavigableString):
+            parent = node.parent
+            text = str(node) if parent is not None and parent.name in RAW_TEXT_TAGS else None
+            pieces.append(f"{node.PREFIX}{text or _escape_xml(node)}{node.SUFFIX}")
+    return "".join(pieces)
+
+
+# Their text is written out as is (bs4's HTMLFormatter.cdata_containing_tags).
+RAW_TEXT_TAGS = frozenset({"script", "style"})
+
+
+def _attr_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return " ".join(value)
+    if isinstance(value, AttributeValueWithCharsetSubstitution):
+        return str(value.substitute_encoding("utf-8"))
+    return value if isinstance(value, str) else str(value)
 
 
 def block_fingerprint(text: str) -> str:
@@ -331,22 +466,34 @@ class PageMetadata:
     times: list[Tag] = field(default_factory=list)
     itemprops: dict[str, list[Tag]] = field(default_factory=dict)
     author_links: list[Tag] = field(default_factory=list)
+    # Only the outermost ones: decomposing a tag again inside a removed subtree costs a find().
     hidden: list[Tag] = field(default_factory=list)
     droppable: list[Tag] = field(default_factory=list)
     all_tags: list[Tag] = field(default_factory=list)
     max_depth: int = 0
 
 
+# The tags _collect_metadata reads something from, besides attributes every tag may carry.
+METADATA_TAGS = frozenset({"meta", "script", "link", "title", "h1", "time", "html", "a"})
+
+
 def _collect_metadata(soup: BeautifulSoup) -> PageMetadata:
     page = PageMetadata()
     depths: dict[int, int] = {}
+    doomed: set[int] = set()  # ids of the tags _remove_noise will take out, with their subtrees
     for tag in soup.find_all(True):
         name = tag.name
         page.all_tags.append(tag)
-        depth = depths.get(id(tag.parent), 0) + 1
+        parent_id = id(tag.parent)
+        depth = depths.get(parent_id, 0) + 1
         depths[id(tag)] = depth
-        page.max_depth = max(page.max_depth, depth)
-        if name == "meta":
+        if depth > page.max_depth:
+            page.max_depth = depth
+        inside_doomed = parent_id in doomed
+        attrs = tag.attrs
+        if name not in METADATA_TAGS:
+            pass  # most tags: skip the chain below
+        elif name == "meta":
             _read_meta(tag, page)
         elif name == "script":
             if "ld+json" in _attr(tag, "type").lower():
@@ -369,18 +516,25 @@ def _collect_metadata(soup: BeautifulSoup) -> PageMetadata:
             page.lang = _attr(tag, "lang") or _attr(tag, "xml:lang")
         elif name == "a" and "author" in _attr(tag, "rel").lower().split():
             page.author_links.append(tag)
-        prop = tag.get("itemprop") if tag.attrs else None
+        prop = attrs.get("itemprop") if attrs else None
         if isinstance(prop, str):
             for key in prop.split():
                 page.itemprops.setdefault(key, []).append(tag)
         if name in DROP_TAGS:
-            page.droppable.append(tag)
-        elif tag.attrs and (
-            tag.has_attr("hidden")
+            doomed.add(id(tag))
+            if not inside_doomed:
+                page.droppable.append(tag)
+        elif attrs and (
+            "hidden" in attrs
             or _attr(tag, "aria-hidden").lower() == "true"
-            or (tag.has_attr("style") and HIDDEN_STYLE.search(_attr(tag, "style")))
+            or ("style" in attrs and HIDDEN_STYLE.search(_attr(tag, "style")))
         ):
-            page.hidden.append(tag)
+            if not inside_doomed:
+                page.hidden.append(tag)
+            if inside_doomed or name not in ("html", "body"):
+                doomed.add(id(tag))
+        elif inside_doomed:
+            doomed.add(id(tag))
     page.json_ld = _article_item(page.json_ld_items)
     return page
 
@@ -1033,10 +1187,13 @@ def _page_blocks(root: Tag) -> Iterator[tuple[Tag, str]]:
             yield tag, _text(tag)
 
 
+LINK_TAGS = frozenset({"a"})
+
+
 def _link_density(tag: Tag, text_length: int) -> float:
     if text_length == 0:
         return 0.0
-    linked = sum(len(_text(a)) for a in tag.find_all("a"))
+    linked = sum(len(_text(a)) for a in _descendant_tags(tag, LINK_TAGS))
     return min(1.0, linked / text_length)
 
 
@@ -1072,7 +1229,9 @@ def _tag_weight(tag: Tag) -> float:
 def _is_unlikely(tag: Tag) -> bool:
     if tag.name in ("html", "body", "a", "article", "main"):
         return False
-    if tag.attrs and _attr(tag, "itemprop") == "articleBody":
+    if not tag.attrs:
+        return tag.name in NON_CONTENT_TAGS
+    if _attr(tag, "itemprop") == "articleBody":
         return False  # the page says so; its id may still say "share-buttons-parent"
     role = _attr(tag, "role").lower()
     if role in UNLIKELY_ROLES:
@@ -1085,13 +1244,17 @@ def _is_unlikely(tag: Tag) -> bool:
     )
 
 
+# Layout tables and code listings: their descendants are never "unlikely".
+LITERAL_TAGS = frozenset({"table", "code", "pre"})
+
+
 def _unlikely_subtrees(root: Tag) -> set[int]:
     """ids of every element inside (or being) an unlikely container; document order."""
     blocked: set[int] = set()
     for tag in root.find_all(True):
         inherited = tag.parent is not None and id(tag.parent) in blocked
         # Readability's exception: layout tables and code listings are never "unlikely".
-        if inherited or (_is_unlikely(tag) and tag.find_parent(("table", "code", "pre")) is None):
+        if inherited or (_is_unlikely(tag) and not _has_ancestor(tag, LITERAL_TAGS)):
             blocked.add(id(tag))
     return blocked
 
@@ -1137,6 +1300,10 @@ def _text_lengths(root: Tag) -> tuple[dict[int, int], dict[int, int]]:
     return total, linked
 
 
+# A list item or cell holding these is a container, not a paragraph.
+NESTED_BLOCK_TAGS = frozenset({"p", "div", "li", "table"})
+
+
 def _score_candidates(
     root: Tag, blocked: set[int], lengths: tuple[dict[int, int], dict[int, int]]
 ) -> list[_Candidate]:
@@ -1147,7 +1314,7 @@ def _score_candidates(
             continue
         name = tag.name
         if name in PARAGRAPH_TAGS:
-            if name in ("li", "dd", "td") and tag.find(("p", "div", "li", "table")) is not None:
+            if name in ("li", "dd", "td") and _first_descendant(tag, NESTED_BLOCK_TAGS) is not None:
                 continue
             text = _text(tag)
         elif name in ("div", "section", "article", "span", "font", "center"):
@@ -1312,14 +1479,16 @@ def _clean_conditionally(tag: Tag) -> bool:
     embeds = sum(counts.get(name, 0) for name in ("embed", "object", "iframe", "video"))
     is_list = tag.name in ("ul", "ol")
     density = _link_density(tag, len(text))
-    if tag.find_parent("figure") is None and images > 1 and paragraphs / images < 0.5:
+    if images > 1 and paragraphs / images < 0.5 and not _has_ancestor(tag, FIGURE_TAGS):
         return True
     if not is_list and list_items > paragraphs:
         return True
     if inputs > paragraphs // 3 and inputs > 0:
         return True
     has_headings = any(name in counts for name in HEADING_TAGS)
-    headings = sum(len(_text(h)) for h in tag.find_all(HEADING_TAGS)) if has_headings else 0
+    headings = (
+        sum(len(_text(h)) for h in _descendant_tags(tag, HEADING_TAGS)) if has_headings else 0
+    )
     heading_density = headings / len(text) if text else 0.0
     if (
         not is_list
@@ -1336,30 +1505,50 @@ def _clean_conditionally(tag: Tag) -> bool:
     return (embeds == 1 and len(text) < 75) or embeds > 1
 
 
+FIGURE_TAGS = frozenset({"figure"})
+IMAGE_TAGS = frozenset({"img"})
+INLINE_KEPT_TAGS = frozenset({"a", "span", "b", "i", "em", "strong"})
+FURNITURE_TAGS = frozenset({"p", "div", "span", "section", "header", "time", "small"})
+CONDITIONAL_TAGS = frozenset(
+    {"div", "section", "ul", "ol", "table", "form", "aside", "header", "dl", "figure"}
+)
+
+
+def _decompose_where(root: Tag, doomed: Callable[[Tag], bool]) -> None:
+    """Decompose, in document order, the descendants of ``root`` that ``doomed`` picks.
+
+    The subtree of a removed tag is skipped rather than visited: looking at a decomposed tag
+    (``tag.parent``) makes bs4 run a find() on it.
+    """
+    stack = [child for child in reversed(root.contents) if isinstance(child, Tag)]
+    while stack:
+        tag = stack.pop()
+        if doomed(tag):
+            tag.decompose()
+        else:
+            stack.extend(child for child in reversed(tag.contents) if isinstance(child, Tag))
+
+
 def _clean_body(parts: list[Tag], blocked: set[int]) -> None:
     """Remove boilerplate inside the chosen parts (mutates the tree)."""
+
+    def unlikely(tag: Tag) -> bool:
+        return (
+            id(tag) in blocked
+            and tag.name not in INLINE_KEPT_TAGS
+            and not _has_ancestor(tag, LITERAL_TAGS)
+        )
+
+    def furniture(tag: Tag) -> bool:
+        return tag.name in FURNITURE_TAGS and _is_article_furniture(tag)
+
     for part in parts:
-        for tag in part.find_all(True):
-            if tag.parent is None:
-                continue  # inside something already removed
-            if (
-                id(tag) in blocked
-                and (tag.find_parent(("table", "code", "pre")) is None)
-                and tag.name not in ("a", "span", "b", "i", "em", "strong")
-            ):
-                tag.decompose()
-        for tag in part.find_all(("p", "div", "span", "section", "header", "time", "small")):
-            if tag.parent is not None and _is_article_furniture(tag):
-                tag.decompose()
+        _decompose_where(part, unlikely)
+        _decompose_where(part, furniture)
         # Bottom-up so inner junk goes first and outer containers are judged on what remains.
-        for tag in reversed(
-            part.find_all(
-                ("div", "section", "ul", "ol", "table", "form", "aside", "header", "dl", "figure")
-            )
-        ):
-            if tag.parent is None:
-                continue
-            if tag.name == "figure" and tag.find("img") is not None:
+        # Removing a tag only removes tags already visited, so none here is a removed one.
+        for tag in reversed(_descendant_tags(part, CONDITIONAL_TAGS)):
+            if tag.name == "figure" and _first_descendant(tag, IMAGE_TAGS) is not None:
                 continue
             if tag.name == "table" and _is_data_table(tag):
                 continue
@@ -1378,18 +1567,26 @@ def _is_article_furniture(tag: Tag) -> bool:
     return len(_text(tag)) < 200
 
 
+TABLE_HEADER_TAGS = frozenset({"caption", "th", "thead"})
+ROW_TAGS = frozenset({"tr"})
+CELL_TAGS = frozenset({"td"})
+
+
 def _is_data_table(table: Tag) -> bool:
     if _attr(table, "role").lower() == "presentation":
         return False
-    if table.find(("caption", "th", "thead")) is not None:
+    if _first_descendant(table, TABLE_HEADER_TAGS) is not None:
         return True
-    rows = table.find_all("tr")
-    return len(rows) >= 10 or (rows and len(rows[0].find_all("td")) > 4) is True
+    rows = _descendant_tags(table, ROW_TAGS)
+    return len(rows) >= 10 or (rows and len(_descendant_tags(rows[0], CELL_TAGS)) > 4) is True
+
+
+TRAILING_HEADING_TAGS = HEADING_TAGS | {"p", "div", "strong"}
 
 
 def _drop_trailing_boilerplate(part: Tag) -> None:
     """A "Related News" / "Read more" heading and everything after it at the article's end."""
-    for heading in part.find_all((*HEADING_TAGS, "p", "div", "strong")):
+    for heading in _descendant_tags(part, TRAILING_HEADING_TAGS):
         if heading.parent is None:
             continue
         text = _short_text(heading, 40)
@@ -1555,10 +1752,12 @@ def _marked_article_body(page: PageMetadata, blocked: set[int], scored_length: i
 def _kept_text_length(parts: list[Tag], blocked: set[int]) -> int:
     """Characters of text in ``parts`` that survive removing the unlikely subtrees."""
     return sum(
-        len(string.strip())
+        len(node.strip())
         for part in parts
-        for string in part.find_all(string=True)
-        if id(string.parent) not in blocked and not isinstance(string, SKIPPED_STRINGS)
+        for node in part.descendants
+        if isinstance(node, NavigableString)
+        and not isinstance(node, SKIPPED_STRINGS)
+        and id(node.parent) not in blocked
     )
 
 
@@ -1683,7 +1882,9 @@ def _analyze(
         if len(state.provenance) == before:
             state.provenance.setdefault("boilerplate", "template")
     paragraphs = _paragraphs(parts)
-    content_html = sanitize_html("".join(str(part) for part in parts), url) if paragraphs else ""
+    content_html = (
+        sanitize_html("".join(_serialize(part) for part in parts), url) if paragraphs else ""
+    )
     if not paragraphs:
         fallback = _body_from_json_ld(page)
         if fallback:
@@ -1766,9 +1967,58 @@ NEXT_TEXT = re.compile(
 PAGINATION_HINTS = re.compile(r"pag(?:e|ing|ination)|pager|nav-links|next", re.I)
 
 
-def _link_candidates(soup: BeautifulSoup, url: str) -> list[tuple[Tag, str]]:
+# Parts of a listing page whose links are never the list of stories.
+LISTING_NOISE_TAGS = frozenset({"nav", "header", "footer", "script", "style"})
+# The string types Tag.get_text reads on an ordinary element.
+TEXT_STRINGS = (NavigableString, CData)
+
+# The pipeline reads each listing page twice, for its links and then for the next page: both
+# share one parse. Neither function mutates the tree. One entry per thread, dropped at its
+# second use, so at most one parsed page stays in memory.
+_listing_parses = threading.local()
+
+
+def _parse_listing(html: bytes | str) -> BeautifulSoup:
+    cached: tuple[bytes | str, BeautifulSoup] | None = getattr(_listing_parses, "last", None)
+    if cached is not None and type(cached[0]) is type(html) and cached[0] == html:
+        _listing_parses.last = None
+        return cached[1]
+    soup = parse_html(html)
+    _listing_parses.last = (html, soup)
+    return soup
+
+
+def _ids_within(soup: BeautifulSoup, names: frozenset[str]) -> set[int]:
+    """ids of the tags named ``names`` and of everything inside them."""
+    ids: set[int] = set()
+    for tag in soup.find_all(True):
+        if tag.name in names or id(tag.parent) in ids:
+            ids.add(id(tag))
+    return ids
+
+
+def _text_outside(tag: Tag, skipped: set[int]) -> str:
+    """``_text(tag)`` as it would read with the ``skipped`` subtrees removed."""
+    if not any(isinstance(node, Tag) and id(node) in skipped for node in tag.descendants):
+        return _text(tag)
+    return normalize_text(
+        " ".join(
+            str(node)
+            for node in tag.descendants
+            if type(node) in TEXT_STRINGS and id(node.parent) not in skipped
+        )
+    )
+
+
+def _has_href(tag: Tag) -> bool:
+    return tag.attrs.get("href") is not None
+
+
+def _link_candidates(soup: BeautifulSoup, url: str, skipped: set[int]) -> list[tuple[Tag, str]]:
     anchors: list[tuple[Tag, str]] = []
-    for anchor in soup.find_all("a", href=True):
+    for anchor in soup.find_all("a"):
+        if id(anchor) in skipped or not _has_href(anchor):
+            continue
         href = _attr(anchor, "href")
         if href.lower().startswith(("javascript:", "mailto:", "tel:", "#")):
             continue
@@ -1826,7 +2076,7 @@ def _article_url_score(candidate: str, text: str) -> float:
 
 def extract_links(html: bytes | str, url: str, source: Source | None = None) -> list[str]:
     """Absolute article URLs on a listing page, de-duplicated, in page order."""
-    soup = parse_html(html)
+    soup = _parse_listing(html)
     links: list[str] = []
     seen: set[str] = set()
 
@@ -1845,17 +2095,17 @@ def extract_links(html: bytes | str, url: str, source: Source | None = None) -> 
                     add(href)
         return links
 
-    for tag in soup.find_all(("nav", "header", "footer", "script", "style")):
-        tag.decompose()
+    # Site chrome is ignored (not removed: find_next_page reads the same tree).
+    skipped = _ids_within(soup, LISTING_NOISE_TAGS)
     candidates = [
         (anchor, href)
-        for anchor, href in _link_candidates(soup, url)
+        for anchor, href in _link_candidates(soup, url, skipped)
         if _looks_like_article_url(href, url) and not _is_in_navigation(anchor)
     ]
     # Group anchors by where they sit; the groups of repeated, headline-like links are the list.
     groups: dict[str, list[tuple[Tag, str, float]]] = {}
     for anchor, href in candidates:
-        text = _text(anchor) or _attr(anchor, "title")
+        text = _text_outside(anchor, skipped) or _attr(anchor, "title")
         score = _article_url_score(href, text)
         groups.setdefault(_structure_signature(anchor), []).append((anchor, href, score))
     chosen: set[int] = set()
@@ -1892,7 +2142,7 @@ def _is_in_navigation(anchor: Tag) -> bool:
 
 def find_next_page(html: bytes | str, url: str, source: Source | None = None) -> str | None:
     """The URL of the next listing page, or None on the last page."""
-    soup = parse_html(html)
+    soup = _parse_listing(html)
     if source and source.listing.next_page:
         tag = _select_one(soup, source.listing.next_page)
         if tag is not None:
@@ -1900,12 +2150,19 @@ def find_next_page(html: bytes | str, url: str, source: Source | None = None) ->
             if isinstance(anchor, Tag):
                 return _next_candidate(anchor, url)
         return None
-    for tag in soup.find_all(("link", "a"), rel=True):
-        if "next" in _attr(tag, "rel").lower().split():
+    tags = soup.find_all(True)
+    for tag in tags:
+        if (
+            tag.name in ("link", "a")
+            and tag.attrs.get("rel") is not None
+            and "next" in _attr(tag, "rel").lower().split()
+        ):
             found = _next_candidate(tag, url)
             if found:
                 return found
-    for anchor in soup.find_all("a", href=True):
+    for anchor in tags:
+        if anchor.name != "a" or not _has_href(anchor):
+            continue
         text = _text(anchor) or _attr(anchor, "aria-label") or _attr(anchor, "title")
         hints = f"{_hints(anchor)} {_hints(anchor.parent) if anchor.parent else ''}"
         if NEXT_TEXT.match(text) or (

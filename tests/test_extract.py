@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from config.sources import Source
+from tasks import extract
 from tasks.errors import ParseError
 from tasks.extract import (
     analyze_article,
@@ -23,7 +24,7 @@ from tasks.extract import (
     extract_article,
     parse_html,
 )
-from tests.fixture_site import DISCLAIMER, article_html
+from tests.fixture_site import DISCLAIMER, article_html, listing_html
 
 PAGES = Path(__file__).parent / "data" / "pages"
 CASES = sorted(path.stem for path in PAGES.glob("*.json"))
@@ -349,3 +350,42 @@ def test_published_date_is_never_after_the_fetch() -> None:
     )
     article = extract_article(html, "https://example.com/story/abc", fetched_at=FETCHED_AT)
     assert article.published == FETCHED_AT
+
+
+# --- the faster tree builder and serializer must build and write exactly what bs4 does ----------
+
+ODD_MARKUP = """<!DOCTYPE html><html xmlns:og="http://ogp.me/ns#"><head>
+<meta property="og:title" content="A &quot;quoted&quot; &amp; 'mixed' title">
+<script>if (a < b && c > d) { x = "</p>"; }</script><style>p > a { color: red }</style></head>
+<body><!-- a comment --><svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">
+<title>Icon</title><use xlink:href="#i"/></svg><math><mi>x</mi></math>
+<p class="a  b" data-x='say "hi"' hidden>Fish &amp; chips &lt;3<br>next<img src=x.png alt=""></p>
+<p>Thai: ราคาเหล็ก, non-breaking&nbsp;space</p><![CDATA[odd]]>
+<table><tr><td>1</td></tr></table>
+</body></html>"""
+
+
+def _sample_pages() -> list[str]:
+    from tests.benchmarks.site_chrome import dress
+
+    return [
+        ODD_MARKUP,
+        article_html(3, related=[4, 5]),
+        dress(article_html(7, related=[8]), 7),
+        listing_html(1, 2, [1, 2, 3]),
+    ]
+
+
+def test_parse_html_builds_the_tree_stock_beautifulsoup_builds() -> None:
+    from bs4 import BeautifulSoup
+
+    for page in _sample_pages():
+        stock = BeautifulSoup(page, "lxml", multi_valued_attributes=None)
+        assert str(extract.parse_html(page)) == str(stock)
+
+
+def test_body_serializer_writes_what_str_writes() -> None:
+    for page in _sample_pages():
+        soup = extract.parse_html(page)
+        for tag in soup.find_all(True):
+            assert extract._serialize(tag) == str(tag)
