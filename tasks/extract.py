@@ -751,9 +751,10 @@ def _find_dates(
                 break
     if published is None:
         # A <time> marked as the publication time first, then the first one in the page.
-        # Only machine-readable ones: a bare "Today 7:30AM" is usually a sidebar teaser.
+        # Only machine-readable ones: a bare "Today 7:30AM" is usually a sidebar teaser. Times
+        # on teasers of other stories (cards, most-read lists, comments) are never this one's.
         ordered = sorted(
-            (t for t in page.times if t.has_attr("datetime")),
+            (t for t in page.times if t.has_attr("datetime") and not _on_teaser(t)),
             key=lambda t: 0 if t.has_attr("pubdate") or "publish" in _hints(t) else 1,
         )
         for tag in ordered[:10]:
@@ -772,6 +773,29 @@ def _find_dates(
     if updated is not None and published is not None and updated < published:
         updated = None
     return published, updated
+
+
+# Containers of other stories' teasers, and of comments: a date inside them is theirs. (Not
+# <a> or <footer>: blogs put their own date in a permalink and in the article's footer.)
+TEASER_TAGS = frozenset({"aside", "nav"})
+TEASER_HINTS = re.compile(
+    r"related|sidebar|widget|most-?read|most-?popular|popular|trending|teaser|card|recommend"
+    r"|promo|more-from|latest|comment|replies",
+    re.I,
+)
+
+
+def _on_teaser(tag: Tag) -> bool:
+    """Whether ``tag`` sits in a sidebar, a menu, or a list of other stories or comments."""
+    parent = tag.parent
+    while parent is not None and parent.name not in ("body", "[document]"):
+        if parent.name in TEASER_TAGS:
+            return True
+        hints = _hints(parent)
+        if hints and TEASER_HINTS.search(hints):
+            return True
+        parent = parent.parent
+    return False
 
 
 def _date_from_hinted_text(page: PageMetadata, state: _Extraction) -> datetime | None:

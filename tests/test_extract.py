@@ -389,3 +389,22 @@ def test_body_serializer_writes_what_str_writes() -> None:
         soup = extract.parse_html(page)
         for tag in soup.find_all(True):
             assert extract._serialize(tag) == str(tag)
+
+
+def test_times_on_teasers_of_other_stories_are_not_the_articles_date() -> None:
+    from tests.benchmarks.site_chrome import dress
+
+    url = "https://www.isit.or.th/en/news/5"
+    plain = extract_article(article_html(5, related=[6]), url)
+    # The dressed page adds most-read, latest and "more from this section" cards, each with a
+    # machine-readable <time> of its own story.
+    dressed = extract_article(dress(article_html(5, related=[6]), 5), url)
+    assert plain.published is not None and dressed.published == plain.published
+
+    page = """<html><body><div class="latest-news"><ul><li><a href="/n/9">Other story</a>
+    <time datetime="2024-01-02">2 Jan</time></li></ul></div>
+    <article><h1>Steel output rises</h1><time datetime="2023-05-06T08:00:00Z">6 May</time>
+    <p>Mills raised output for the third month in a row, traders said on Friday, citing
+    stronger demand from builders and carmakers across the region.</p></article></body></html>"""
+    article = extract_article(page, "https://example.com/steel")
+    assert article.published == datetime(2023, 5, 6, 8, tzinfo=UTC)
