@@ -92,10 +92,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, celery_args: list[str]) -> int:
+    import gc
     import signal
     import threading
 
-    from celery.signals import worker_ready
+    from celery.signals import worker_process_init, worker_ready
 
     from worker import app as celery_app
     from worker.runtime import check_redis, resolve_redis, start_heartbeat
@@ -117,6 +118,14 @@ def cmd_worker(args: argparse.Namespace, celery_args: list[str]) -> int:
     @worker_ready.connect(weak=False)
     def _ready(**_: Any) -> None:
         start_heartbeat(redis, celery_app.context().keys, on_redis_restart=restart)
+
+    @worker_process_init.connect(weak=False)
+    def _freeze_startup_objects(**_: Any) -> None:
+        # Everything alive when a pool process starts (modules, Celery, configuration) lives
+        # for ever. BeautifulSoup trees are cyclic, so every page leaves garbage only the
+        # collector frees; moving the start-up objects out of its reach makes each collection
+        # cheaper: ~4% of an article's CPU, measured.
+        gc.freeze()
 
     argv = ["worker", "--loglevel", settings.log_level, "--without-mingle", "--without-gossip"]
     if args.concurrency:
