@@ -224,3 +224,38 @@ def test_run_serves_feeds_and_survives_sigterm_and_sigkill(site: FixtureSite) ->
     finally:
         subprocess.run(["pkill", "-f", str(data_dir)], check=False)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_a_batch_that_runs_long_hands_its_remaining_pages_on(
+    redis: redis_lib.Redis, settings: Settings, tmp_path: Path
+) -> None:
+    # With a 10 s task time limit no page fits the budget after the first (a page may take its
+    # 30 s fetch deadline), so each task ingests one page and queues the rest as a new batch.
+    fixture = news_site(articles=12, per_page=12)
+    with fixture.serve():
+        env = newswire_env(
+            REDIS_URL=str(settings.redis_url),
+            NEWSWIRE_KEY_PREFIX=settings.key_prefix,
+            NEWSWIRE_SOURCES=str(write_sources(tmp_path / "sources.yaml", fixture.base_url)),
+            NEWSWIRE_DATA_DIR=str(settings.data_dir),
+            NEWSWIRE_HOST_RATE="200/s",
+            NEWSWIRE_TASK_TIME_LIMIT="10",
+            NEWSWIRE_VISIBILITY_TIMEOUT="60",
+        )
+        log = tmp_path / "worker.log"
+        process = start("worker", "--concurrency", "2", env=env, log=log)
+        try:
+            wait_until(
+                lambda: list(redis.scan_iter(match=f"{settings.key_prefix}workers:*")),
+                60,
+                "the worker's heartbeat",
+            )
+            result = newswire("fetch", "--all", "--wait", env=env)
+        finally:
+            assert stop(process) == 0, log.read_text()[-3000:]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "summary: new=12 updated=0 duplicate=0 unchanged=0 failed=0" in result.stdout
+    handed_on = [line for line in log.read_text().splitlines() if "batch_handed_on" in line]
+    assert len(handed_on) == 11
+    created = stream_envelopes(redis, settings.stream_key)
+    assert len({e["data"]["id"] for e in created}) == 12

@@ -39,9 +39,10 @@ REBUILD_DELAY_SECONDS = 1.0
 REBUILD_FLAG_TTL = 60
 # Deliveries of one unit of work before it is dead-lettered (see too_many_attempts).
 MAX_ATTEMPTS = 3
-# Article pages per task: amortizes broker and bookkeeping costs, small enough that a poll's
-# pages still spread over every worker process.
-ARTICLE_BATCH = 8
+# Article pages per task, at most: amortizes broker and bookkeeping costs, small enough that a
+# poll's pages still spread over every worker process. A batch that runs long hands the rest of
+# its pages on (see fetch_articles_task), so slow hosts never push it past the time limit.
+ARTICLE_BATCH = 16
 WEBSUB_RETRIES = 6
 ATTEMPTS_TTL = 3600
 RETRY_TICK_SECONDS = 15
@@ -278,10 +279,8 @@ def poll_source_task(
         attempt_done(ctx, "poll_source", source_id)
     if run_id:
         runs.add_articles(ctx.redis, ctx.keys, run_id, result.new_links)
-    for start in range(0, len(result.new_links), ARTICLE_BATCH):
-        fetch_articles_task.delay(
-            source_id, result.new_links[start : start + ARTICLE_BATCH], run_id
-        )
+    for batch in batches(result.new_links, ARTICLE_BATCH):
+        fetch_articles_task.delay(source_id, batch, run_id)
     pipeline.remember_listing(ctx.redis, ctx.settings, result)
     count(ctx, "newswire_polls_total", source=source_id, outcome=result.outcome, reason="")
     health.record_success(
@@ -301,6 +300,13 @@ def poll_source_task(
         # Known links are not fetched again: they count as unchanged.
         known = len(result.links) - len(result.new_links)
         runs.finish(ctx.redis, ctx.keys, run_id, f"source:{source_id}", {"unchanged": known})
+
+
+def batches(links: list[str], most: int) -> list[list[str]]:
+    """``links`` in the fewest batches of at most ``most``, as even as possible (20 links make
+    10 + 10, not 16 + 4: both halves finish at the same time on two processes)."""
+    count = -(-len(links) // most)
+    return [links[i::count] for i in range(count)] if links else []
 
 
 def poll_failed(
@@ -372,7 +378,9 @@ def fetch_articles_task(source_id: str, urls: list[str], run_id: str | None = No
 
     A batch shares one broker message, one run-bookkeeping call and one rebuild request. Each
     page is still claimed atomically on its own, and pages finished by an earlier delivery of
-    the same batch are skipped (their links are seen), so a redelivered batch is safe.
+    the same batch are skipped (their links are seen), so a redelivered batch is safe. A batch
+    that runs long (slow hosts) queues its remaining pages as a new batch instead of risking the
+    time limit, which would kill the task and redeliver the whole batch.
     """
     ctx = context()
     source = ctx.sources.get(source_id)
@@ -383,13 +391,26 @@ def fetch_articles_task(source_id: str, urls: list[str], run_id: str | None = No
     given_up = {
         args[-1] for args in over_attempts(ctx, "fetch_article", [(source_id, url) for url in todo])
     }
+    # Past this point a page might not finish before the soft time limit: hand the rest on.
+    # (Not in-process: an eager run has no time limit, and handing on there would nest.)
+    hand_on_after = time.monotonic() + ctx.settings.task_time_limit - 30 - page_seconds(ctx)
+    may_hand_on = not fetch_articles_task.request.is_eager
     finished: list[runs.Finished] = []
+    ingested: list[str] = []
     changed = False
-    for url in urls:
+    for index, url in enumerate(urls):
         if url not in todo:
             finished.append(runs.Finished(f"article:{url}", "unchanged"))
             continue
+        if ingested and may_hand_on and time.monotonic() > hand_on_after:
+            rest = urls[index:]
+            # Not attempted here: their counters restart before the next batch counts them.
+            reset_attempts(ctx, source_id, [u for u in rest if u in todo])
+            fetch_articles_task.delay(source_id, rest, run_id)
+            log.info("article.batch_handed_on source=%s urls=%d", source_id, len(rest))
+            break
         outcome, error = ingest_one(ctx, source, url, given_up=url in given_up)
+        ingested.append(url)
         count(ctx, "newswire_articles_total", source=source_id, outcome=outcome)
         changed = changed or outcome in ("new", "updated")
         detail = {**error.to_dict(), "scope": "article"} if error else None
@@ -398,9 +419,18 @@ def fetch_articles_task(source_id: str, urls: list[str], run_id: str | None = No
         request_rebuild(ctx)
     if run_id:
         runs.finish_many(ctx.redis, ctx.keys, run_id, finished)
-    if todo:
-        ctx.redis.delete(*(_attempts_key(ctx, "fetch_article", source_id, url) for url in todo))
+    reset_attempts(ctx, source_id, ingested)
     metrics.flush(ctx.redis)
+
+
+def reset_attempts(ctx: Context, source_id: str, urls: list[str]) -> None:
+    if urls:
+        ctx.redis.delete(*(_attempts_key(ctx, "fetch_article", source_id, url) for url in urls))
+
+
+def page_seconds(ctx: Context) -> float:
+    """The longest one article page may take: its fetch deadline, plus time to extract it."""
+    return ctx.settings.fetch_deadline + 10.0
 
 
 def ingest_one(
