@@ -93,20 +93,22 @@ for i = 1, #ARGV, 3 do
     end
   end
 end
-return 1
+return redis.call('SCARD', KEYS[1])
 """
 
 
-def finish_many(redis: Redis, keys: Keys, run_id: str, finished: list[Finished]) -> None:
+def finish_many(redis: Redis, keys: Keys, run_id: str, finished: list[Finished]) -> int | None:
+    """Mark a batch of items done; how many items of the run are still pending afterwards."""
     if not finished:
-        return
+        return None
     args: list[str] = []
     for done in finished:
         args += [done.item, done.counter, json.dumps(done.error) if done.error else ""]
-    redis.register_script(_FINISH_MANY)(
+    pending = redis.register_script(_FINISH_MANY)(
         keys=[keys.run_pending(run_id), keys.run(run_id), keys.run(run_id) + ":errors"],
         args=args,
     )
+    return int(pending)
 
 
 def progress(redis: Redis, keys: Keys, run_id: str) -> RunProgress:

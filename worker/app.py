@@ -214,10 +214,13 @@ def count(ctx: Context, name: str, **labels: str) -> None:
     metrics.count(ctx.redis, ctx.settings.key_prefix, name, 1, **labels)
 
 
-def request_rebuild(ctx: Context) -> None:
-    """Schedule one rebuild for however many articles arrive in the next moment."""
-    if ctx.redis.set(ctx.keys.rebuild_scheduled, "1", nx=True, ex=REBUILD_FLAG_TTL):
-        rebuild_feeds_task.apply_async(countdown=REBUILD_DELAY_SECONDS)
+def request_rebuild(ctx: Context, now: bool = False) -> None:
+    """Schedule one rebuild for however many articles arrive in the next moment, or, ``now``,
+    rebuild at once (a `fetch --wait` run just finished its last article: nothing more is
+    coming, and its caller is waiting for the feeds)."""
+    scheduled = ctx.redis.set(ctx.keys.rebuild_scheduled, "1", nx=True, ex=REBUILD_FLAG_TTL)
+    if scheduled or now:
+        rebuild_feeds_task.apply_async(countdown=0 if now else REBUILD_DELAY_SECONDS)
 
 
 @app.task(name="newswire.poll_source")
@@ -415,10 +418,9 @@ def fetch_articles_task(source_id: str, urls: list[str], run_id: str | None = No
         changed = changed or outcome in ("new", "updated")
         detail = {**error.to_dict(), "scope": "article"} if error else None
         finished.append(runs.Finished(f"article:{url}", outcome, detail))
+    pending = runs.finish_many(ctx.redis, ctx.keys, run_id, finished) if run_id else None
     if changed:
-        request_rebuild(ctx)
-    if run_id:
-        runs.finish_many(ctx.redis, ctx.keys, run_id, finished)
+        request_rebuild(ctx, now=pending == 0)
     reset_attempts(ctx, source_id, ingested)
     metrics.flush(ctx.redis)
 

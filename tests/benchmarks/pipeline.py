@@ -76,6 +76,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
@@ -888,6 +889,9 @@ def run_sample(
     rebuilds: list[int] = []
 
     class Queue:
+        # The sample runs the tasks in this process, like an eager run: no batch hands on.
+        request = SimpleNamespace(is_eager=True)
+
         @staticmethod
         def delay(source_id: str, urls: list[str], run_id: str | None = None) -> None:
             queued.append((source_id, urls, run_id))
