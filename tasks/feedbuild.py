@@ -10,8 +10,12 @@ Design decisions (cost):
   each id once: an article usually sits in its source feed, its topics and ``all``. The
   changed formats are stored with one pipeline per few MiB of bodies. A rebuild that changes
   nothing costs two round trips, whatever the number of feeds.
-* **Each article is parsed and cleaned once per rebuild** (:class:`tasks.feeds.ItemCache`),
-  and each feed's three formats share those items (:func:`tasks.feeds.render_all`).
+* **Each article is parsed and cleaned once per process**, not once per rebuild: a process
+  keeps the ``RECENT_ARTICLES`` articles it rendered last, with their cleaned items
+  (:class:`tasks.feeds.ItemCache`), and reuses them while the stored JSON is byte-identical.
+  During a burst, rebuilds follow each other a second apart and ``all`` carries mostly the
+  same 50 articles each time. Each feed's three formats share the items
+  (:func:`tasks.feeds.render_all`).
 * **Memory stays bounded**: feeds are read in batches of at most ``BATCH_ARTICLES`` distinct
   articles, and stored bodies are flushed every ``FLUSH_BYTES``.
 * **Files first, then Redis, one directory fsync per flush.** A format's file is replaced
@@ -27,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +59,12 @@ log = logging.getLogger(__name__)
 
 BATCH_ARTICLES = 1000  # distinct articles read (and held) at once
 FLUSH_BYTES = 4 << 20  # rendered bodies queued for Redis before they are sent
+RECENT_ARTICLES = 2000  # parsed articles and cleaned items a process keeps between rebuilds
+
+# Per process: stored JSON -> the Article parsed from it (reused while the JSON is unchanged),
+# and the cleaned items of those Article objects.
+_recent: OrderedDict[str, tuple[bytes, Article]] = OrderedDict()
+_items = ItemCache(limit=RECENT_ARTICLES)
 
 
 @dataclass(frozen=True)
@@ -226,11 +237,10 @@ def _rebuild(
         except Exception:
             failed(plan.info.name for plan, _ids in batch)
             continue
-        cache = ItemCache()
         for plan, ids in batch:
             name = plan.info.name
             try:
-                bodies = render_all(plan.info, _select(articles.of(ids), plan), cache)
+                bodies = render_all(plan.info, _select(articles.of(ids), plan), _items)
                 for fmt, body in bodies.items():
                     etag = etag_of(body)
                     if stored[name, fmt] != etag.encode():
@@ -302,10 +312,25 @@ class _Articles:
                 raw = self._raw.get(article_id)
                 if not raw:
                     continue
-                article = Article.from_dict(json.loads(raw))
+                article = _parse(article_id, raw)
                 self._parsed[article_id] = article
             articles.append(article)
         return articles
+
+
+def _parse(article_id: str, raw: bytes) -> Article:
+    """The Article stored as ``raw``: the same object as last time while the JSON is unchanged
+    (so its cleaned item is reused too), else parsed afresh."""
+    recent = _recent.get(article_id)
+    if recent is not None and recent[0] == raw:
+        _recent.move_to_end(article_id)
+        return recent[1]
+    article = Article.from_dict(json.loads(raw))
+    _recent[article_id] = (raw, article)
+    _recent.move_to_end(article_id)
+    if len(_recent) > RECENT_ARTICLES:
+        _recent.popitem(last=False)
+    return article
 
 
 def take_dirty(redis: Redis, keys: Keys) -> list[str]:

@@ -69,6 +69,7 @@ import os
 import re
 import tempfile
 import xml.etree.ElementTree as ET
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -361,17 +362,18 @@ def _item(article: Article) -> _Item:
 
 
 class ItemCache:
-    """The cleaned items of one rebuild, shared by every feed (and format) that carries an article.
+    """Cleaned items shared by every feed (and format) that carries an article.
 
     A source's article usually sits in its source feed, its topic feeds and ``all``; cleaning is
     most of the cost of rendering, so each article object is cleaned once. Entries are keyed by
     article id and hold the article object they were made from: a different object with the
     same id (another copy, or a later read) is cleaned afresh, so a cache never changes output.
-    Keep one per rebuild; it holds every article it has seen.
+    ``limit`` bounds the entries kept (the least recently used go first); None keeps all.
     """
 
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[Article, _Item]] = {}
+    def __init__(self, limit: int | None = None) -> None:
+        self._entries: OrderedDict[str, tuple[Article, _Item]] = OrderedDict()
+        self._limit = limit
 
     def item(self, article: Article) -> _Item:
         """The cleaned item of ``article``; raises what cleaning raises (a failure is not kept:
@@ -379,10 +381,14 @@ class ItemCache:
         key = getattr(article, "id", None)
         entry = self._entries.get(key) if isinstance(key, str) else None
         if entry is not None and entry[0] is article:
+            self._entries.move_to_end(key)  # type: ignore[arg-type]
             return entry[1]
         item = _item(article)
         if isinstance(key, str):
             self._entries[key] = (article, item)
+            self._entries.move_to_end(key)
+            if self._limit is not None and len(self._entries) > self._limit:
+                self._entries.popitem(last=False)
         return item
 
 

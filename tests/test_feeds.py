@@ -873,3 +873,24 @@ def test_an_unreadable_article_fails_only_the_feeds_that_carry_it(
     assert failed == {f"feed.failed feed={name}" for name in ("src-1", "steel", "all")}
     with pytest.raises(ValueError):  # one feed asked for (the HTTP server): the error is raised
         rebuild_feed(redis, build_settings, feed_plans(build_settings, sources)["all"])
+
+
+def test_rebuilds_reuse_parsed_articles_only_while_their_stored_json_is_unchanged(
+    build_settings: Settings, redis: redis_lib.Redis
+) -> None:
+    from tasks import feedbuild
+
+    sources = store_sources(build_settings, redis)
+    keys = Keys(build_settings.key_prefix)
+    rebuild_feeds(redis, build_settings, sources)
+    (edited_id,) = (i.decode() for i in redis.zrevrange(keys.feed_index("src-1"), 0, 0))
+    (kept_id,) = (i.decode() for i in redis.zrevrange(keys.feed_index("src-2"), 0, 0))
+    kept = feedbuild._recent[kept_id][1]
+
+    stored = json.loads(redis.hget(keys.article(edited_id), "json"))
+    stored["title"] = "Story 1-3, corrected"
+    redis.hset(keys.article(edited_id), "json", json.dumps(stored))
+    assert "src-1" in rebuild_feeds(redis, build_settings, sources)
+    assert b"Story 1-3, corrected" in (build_settings.feeds_path / "src-1.rss").read_bytes()
+    assert b"Story 1-3, corrected" in (build_settings.feeds_path / "all.json").read_bytes()
+    assert feedbuild._recent[kept_id][1] is kept  # unchanged JSON: parsed and cleaned once
