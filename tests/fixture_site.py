@@ -196,13 +196,17 @@ def article_date(n: int) -> date:
     return date(2023, 9, 14) - timedelta(days=n)
 
 
-def article_html(n: int, *, related: list[int], charset: str = "utf-8") -> str:
+def article_html(
+    n: int, *, related: list[int], charset: str = "utf-8", distinct: bool = False
+) -> str:
+    """Article page ``n``. Its body repeats 2-4 of the seed's paragraphs, as the tests expect,
+    unless ``distinct``: then every paragraph is the article's own (the pipeline benchmark,
+    where stories sharing whole paragraphs would all look like near-duplicates)."""
     title = THAI_TITLES[n % len(THAI_TITLES)] + f" ({n})"
     day = article_date(n)
-    paragraphs = "\n".join(
-        [f"<p>{text.format(n=n)}</p>" for text in PARAGRAPHS[: 2 + n % 3]]
-        + [f"<p>{article_words(n * 10 + k, 60)}</p>" for k in range(2)]
-    )
+    shared = [] if distinct else [text.format(n=n) for text in PARAGRAPHS[: 2 + n % 3]]
+    own = [article_words(n * 10 + k, 60) for k in range(4 + n % 3 - len(shared))]
+    paragraphs = "\n".join(f"<p>{text}</p>" for text in shared + own)
     related_items = "".join(
         f'<li><a href="/en/news/{r}">{THAI_TITLES[r % len(THAI_TITLES)]} ({r})</a></li>'
         for r in related

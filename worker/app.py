@@ -34,8 +34,10 @@ POLL_QUEUE = "polls"
 ARTICLE_QUEUE = "articles"
 FEED_QUEUE = "feeds"
 WEBHOOK_QUEUE = "webhooks"  # deliveries to subscribers, apart so a slow one never blocks work
-# Feed rebuilds wait this long after the first dirty mark, so a burst of articles coalesces.
-REBUILD_DELAY_SECONDS = 1.0
+# Feed rebuilds wait this long after the first dirty mark, so a burst of articles coalesces
+# (a rebuild renders `all` and the topic feeds again each time). A `fetch --wait` run's last
+# article does not wait (see request_rebuild).
+REBUILD_DELAY_SECONDS = 2.0
 REBUILD_FLAG_TTL = 60
 # Deliveries of one unit of work before it is dead-lettered (see too_many_attempts).
 MAX_ATTEMPTS = 3

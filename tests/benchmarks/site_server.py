@@ -4,9 +4,9 @@
 
 ``--sources`` listing pages ``/s<i>/news`` share ``--articles`` article pages ``/s<i>/news/<n>``
 (the markup of tests/fixture_site.py: Thai titles, dated paragraphs, a "Source : X" line, a
-related-news list and a disclaimer), dressed in the furniture of a real news site
-(tests/benchmarks/site_chrome.py: ~60 KB, ~850 elements) unless ``--light``; every 10th article
-is served as windows-874 bytes. Every page
+related-news list and a disclaimer; each story with paragraphs of its own, as in a real news
+section), dressed in the furniture of a real news site (tests/benchmarks/site_chrome.py: ~60 KB,
+~850 elements) unless ``--light``; every 10th article is served as windows-874 bytes. Every page
 has an ETag and a Last-Modified and answers a matching conditional GET with 304. ``/robots.txt``
 allows everything.
 
@@ -75,7 +75,8 @@ def build_site(sources: int, articles: int, light: bool = False) -> dict[str, Pa
         for n in ids:
             related = [r for r in (n + 1, n + 2, n + 3) if r in ids]
             cp874 = n % CP874_EVERY == 0
-            html = article_html(n, related=related, charset="windows-874" if cp874 else "utf-8")
+            charset = "windows-874" if cp874 else "utf-8"
+            html = article_html(n, related=related, charset=charset, distinct=True)
             html = html if light else dress(html, n)
             if cp874:
                 body, ctype = html.encode("cp874"), "text/html; charset=windows-874"
