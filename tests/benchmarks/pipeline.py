@@ -41,7 +41,7 @@ N conditional GETs and no article GET; rebuild time independent of stored articl
 round trip per listing page.
 
 The machine is shared: each round first waits (at most 15 s) for a quiet second, the best of
-``--repeat`` rounds (default 3) is reported, and the table shows how much CPU other processes
+``--repeat`` rounds (default 2) is reported, and the table shows how much CPU other processes
 used meanwhile. On a busy machine, trust the CPU-per-article rows more than the wall times.
 
 ``--profile`` attaches py-spy (``pip install py-spy``; on PATH, in .venv/bin, or ``--py-spy``)
@@ -1380,7 +1380,7 @@ def main() -> int:
         "--light", action="store_true", help="~3 KB article pages instead of a real site's ~60 KB"
     )
     parser.add_argument("--sample-sources", type=int, default=5)
-    parser.add_argument("--repeat", type=int, default=3, help="rounds of bare + newswire; best")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds of bare + newswire; best")
     parser.add_argument("--scale", type=int, default=100_000, help="stored articles, large case")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or LOCAL_REDIS)
     parser.add_argument("--profile", action="store_true", help="also profile with py-spy")
