@@ -83,6 +83,15 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def wait_for_workers(redis: redis_lib.Redis, prefix: str, count: int = 1) -> None:
+    """Until ``count`` workers under ``prefix`` have sent their heartbeat (they consume then)."""
+    wait_until(
+        lambda: len(list(redis.scan_iter(match=f"{prefix}workers:*"))) >= count,
+        60,
+        f"{count} worker heartbeat(s)",
+    )
+
+
 def stream_envelopes(client: redis_lib.Redis, stream: str) -> list[dict[str, Any]]:
     return [json.loads(fields[b"event"]) for _id, fields in client.xrange(stream)]
 

@@ -28,6 +28,7 @@ from tests.e2e_helpers import (
     start,
     stop,
     stream_envelopes,
+    wait_for_workers,
     wait_until,
     write_sources,
 )
@@ -78,11 +79,7 @@ def celery_worker(
     log = tmp_path / "worker.log"
     process = start("worker", "--concurrency", "2", env=worker_env, log=log)
     try:
-        wait_until(
-            lambda: list(redis.scan_iter(match=f"{settings.key_prefix}workers:*")),
-            60,
-            "the worker's heartbeat",
-        )
+        wait_for_workers(redis, settings.key_prefix)
         yield log
     finally:
         assert stop(process) == 0, log.read_text()[-3000:]
@@ -245,11 +242,7 @@ def test_a_batch_that_runs_long_hands_its_remaining_pages_on(
         log = tmp_path / "worker.log"
         process = start("worker", "--concurrency", "2", env=env, log=log)
         try:
-            wait_until(
-                lambda: list(redis.scan_iter(match=f"{settings.key_prefix}workers:*")),
-                60,
-                "the worker's heartbeat",
-            )
+            wait_for_workers(redis, settings.key_prefix)
             result = newswire("fetch", "--all", "--wait", env=env)
         finally:
             assert stop(process) == 0, log.read_text()[-3000:]

@@ -29,6 +29,7 @@ from tests.e2e_helpers import (
     start,
     stop,
     stream_envelopes,
+    wait_for_workers,
     wait_until,
     write_sources,
 )
@@ -77,16 +78,12 @@ def start_worker(env: dict[str, str], log: Path, concurrency: int = 2) -> subpro
     return start("worker", "--concurrency", str(concurrency), env=env, log=log, new_session=True)
 
 
-def wait_for_worker(redis: redis_lib.Redis, prefix: str) -> None:
-    wait_until(lambda: list(redis.scan_iter(match=f"{prefix}workers:*")), 60, "a worker")
-
-
 def worker_mid_run(
     env: dict[str, str], redis: redis_lib.Redis, prefix: str, log: Path
 ) -> subprocess.Popen[bytes]:
     """A worker in the middle of a first poll: some articles stored, more in flight."""
     worker = start_worker(env, log)
-    wait_for_worker(redis, prefix)
+    wait_for_workers(redis, prefix)
     assert newswire("fetch", "--all", env=env).returncode == 0
     wait_until(lambda: stored(redis, prefix) >= 3, 60, "some articles")
     return worker
@@ -228,7 +225,7 @@ def test_redis_restarted_mid_run(site: FixtureSite, tmp_path: Path) -> None:
     log = tmp_path / "worker.log"
     worker = start_worker(env, log)
     try:
-        wait_for_worker(client, "newswire:")
+        wait_for_workers(client, "newswire:")
         assert newswire("fetch", "--all", env=env).returncode == 0
         wait_until(lambda: stored(client, "newswire:") >= 3, 60, "some articles")
         server.stop()  # SHUTDOWN: the AOF is flushed, the worker loses its broker
@@ -272,11 +269,7 @@ def test_four_workers_four_sources_linking_the_same_articles(
         )
         workers = [start_worker(env, tmp_path / f"worker{i}.log", concurrency=1) for i in range(4)]
         try:
-            wait_until(
-                lambda: len(list(redis.scan_iter(match=f"{settings.key_prefix}workers:*"))) == 4,
-                60,
-                "four workers",
-            )
+            wait_for_workers(redis, settings.key_prefix, count=4)
             result = newswire("fetch", "--all", "--wait", env=env)
             assert result.returncode == 0, result.stdout + result.stderr
         finally:

@@ -12,7 +12,14 @@ import redis as redis_lib
 
 from config.settings import Settings
 from tests import hostile_servers as hostile
-from tests.e2e_helpers import newswire, newswire_env, start, stop, wait_until, write_sources
+from tests.e2e_helpers import (
+    newswire,
+    newswire_env,
+    start,
+    stop,
+    wait_for_workers,
+    write_sources,
+)
 from tests.fixture_site import FixtureSite, news_site
 
 pytestmark = pytest.mark.integration
@@ -76,9 +83,7 @@ def test_hostile_sources_are_reported_and_the_healthy_one_still_flows(
     log = tmp_path / "worker.log"
     worker = start("worker", "--concurrency", "2", env=env, log=log)
     try:
-        wait_until(
-            lambda: list(redis.scan_iter(match=f"{settings.key_prefix}workers:*")), 60, "worker"
-        )
+        wait_for_workers(redis, settings.key_prefix)
         result = newswire("fetch", "--all", "--wait", env=env)
         assert result.returncode == 1, result.stdout + result.stderr
         for source_id, (_behaviour, reason) in HOSTILE.items():

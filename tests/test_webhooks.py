@@ -24,7 +24,7 @@ from tasks import events
 from tasks import webhooks as hooks
 from tasks.errors import ConfigError
 from tasks.fetch import Fetcher
-from tests.e2e_helpers import newswire_env, start, stop, wait_until, write_sources
+from tests.e2e_helpers import newswire_env, start, stop, wait_for_workers, wait_until, write_sources
 from tests.fixture_site import FixtureSite, news_site
 
 VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -463,11 +463,7 @@ def test_webhooks_end_to_end_healthy_receiver_is_not_held_up_by_a_failing_one(
         worker = start("worker", "--concurrency", "6", env=env, log=log)
         beat = None
         try:
-            wait_until(
-                lambda: list(redis.scan_iter(match=f"{settings.key_prefix}workers:*")),
-                60,
-                "the worker's heartbeat",
-            )
+            wait_for_workers(redis, settings.key_prefix)
             beat = start("beat", env=env, log=log)  # polls the site at once, dispatches every 5 s
 
             def created_ids() -> set[str]:
