@@ -374,7 +374,13 @@ def over_attempts(ctx: Context, task: str, units: list[tuple[str, ...]]) -> list
 
 
 def attempt_done(ctx: Context, task: str, *args: str) -> None:
-    ctx.redis.delete(_attempts_key(ctx, task, *args))
+    attempts_done(ctx, task, [args])
+
+
+def attempts_done(ctx: Context, task: str, units: list[tuple[str, ...]]) -> None:
+    """``attempt_done`` for many units of work in one round trip."""
+    if units:
+        ctx.redis.delete(*(_attempts_key(ctx, task, *args) for args in units))
 
 
 @app.task(name="newswire.fetch_articles")
@@ -410,7 +416,7 @@ def fetch_articles_task(source_id: str, urls: list[str], run_id: str | None = No
         if ingested and may_hand_on and time.monotonic() > hand_on_after:
             rest = urls[index:]
             # Not attempted here: their counters restart before the next batch counts them.
-            reset_attempts(ctx, source_id, [u for u in rest if u in todo])
+            attempts_done(ctx, "fetch_article", [(source_id, u) for u in rest if u in todo])
             fetch_articles_task.delay(source_id, rest, run_id)
             log.info("article.batch_handed_on source=%s urls=%d", source_id, len(rest))
             break
@@ -423,13 +429,8 @@ def fetch_articles_task(source_id: str, urls: list[str], run_id: str | None = No
     pending = runs.finish_many(ctx.redis, ctx.keys, run_id, finished) if run_id else None
     if changed:
         request_rebuild(ctx, now=pending == 0)
-    reset_attempts(ctx, source_id, ingested)
+    attempts_done(ctx, "fetch_article", [(source_id, url) for url in ingested])
     metrics.flush(ctx.redis)
-
-
-def reset_attempts(ctx: Context, source_id: str, urls: list[str]) -> None:
-    if urls:
-        ctx.redis.delete(*(_attempts_key(ctx, "fetch_article", source_id, url) for url in urls))
 
 
 def page_seconds(ctx: Context) -> float:
